@@ -43,7 +43,7 @@ COMMON_SRCS :=
 COMMON_LIBS :=
 
 include common/module.mk
-include $(sort $(wildcard fetch/module.mk tokenize/module.mk shards/module.mk harness/module.mk models/module.mk leaderboard/module.mk))
+include $(sort $(wildcard fetch/*.mk tokenize/*.mk shards/*.mk harness/*.mk models/*.mk leaderboard/*.mk))
 
 COMMON_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(COMMON_SRCS))
 objs_of = $(patsubst %.cc,$(BUILD)/obj/%.o,$(patsubst %.c,$(BUILD)/obj/%.o,$(1)))
