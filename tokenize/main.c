@@ -473,7 +473,7 @@ static int cmd_verify(opts *o)
     uint64_t spm_checked = 0, spm_equal = 0, spm_ties = 0, failures = 0;
     pg_progress pr;
     pg_progress_init(&pr, "verify", "books", "B", nb, 0);
-    uint64_t done = 0;
+    uint64_t done = 0, done_bytes = 0;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) \
     reduction(+ : bytes, tokens, words, bad_roundtrip, bad_memo, bad_words, spm_checked, spm_equal, spm_ties, failures)
     for (size_t b = 0; b < nb; b++) {
@@ -537,7 +537,8 @@ static int cmd_verify(opts *o)
 #pragma omp critical
         {
             done++;
-            pg_progress_update(&pr, done, 0);
+            done_bytes += books[b].size;
+            pg_progress_update(&pr, done, done_bytes);
         }
     }
     pg_progress_finish(&pr, NULL);
