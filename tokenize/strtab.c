@@ -81,7 +81,7 @@ static size_t probe(const pg_strtab *t, const void *key, size_t len, uint64_t h)
         if (TAG(s) == TAG(h)) {
             const entry *e = &t->e[(uint32_t)s - 1];
             if (e->hash == h && e->key_len == len &&
-                memcmp(t->arena + e->key_off, key, len) == 0)
+                (len == 0 || memcmp(t->arena + e->key_off, key, len) == 0))
                 return j;
         }
         j = (j + 1) & (t->n_slots - 1);
@@ -123,7 +123,8 @@ uint64_t *pg_strtab_upsert(pg_strtab *t, const void *key, size_t len, int *is_ne
         t->arena = na;
         t->arena_cap = nc;
     }
-    memcpy(t->arena + t->arena_len, key, len);
+    if (len)
+        memcpy(t->arena + t->arena_len, key, len);
     entry *e = &t->e[t->n];
     e->hash = h;
     e->key_off = t->arena_len;
@@ -163,7 +164,7 @@ static int cmp_keys(const void *a, const void *b, void *ctx)
     const pg_strtab *sort_tab = ctx;
     const entry *x = &sort_tab->e[*(const size_t *)a], *y = &sort_tab->e[*(const size_t *)b];
     size_t m = x->key_len < y->key_len ? x->key_len : y->key_len;
-    int c = memcmp(sort_tab->arena + x->key_off, sort_tab->arena + y->key_off, m);
+    int c = m ? memcmp(sort_tab->arena + x->key_off, sort_tab->arena + y->key_off, m) : 0;
     if (c)
         return c;
     return (x->key_len > y->key_len) - (x->key_len < y->key_len);

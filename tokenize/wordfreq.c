@@ -22,8 +22,8 @@ static int each_type(const uint8_t *text, size_t len,
     while (pg_unit_next(&it, &a, &w, &e, &sw)) {
         if (!sw)
             continue;
-        if (w == e) /* whitespace-only book: its one word is the whitespace */
-            w = a;
+        /* A whitespace-only book's one word has the empty type: whitespace
+         * (TAB, LF) must never enter the file's "type<TAB>count" lines. */
         size_t cap = 4 * (e - w) + 4;
         uint8_t *buf = cap <= sizeof small ? small : malloc(cap);
         if (!buf)

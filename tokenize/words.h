@@ -10,7 +10,8 @@
  * The word type (the key of the training-split frequency table) is the word
  * without leading and trailing Unicode punctuation (general category P*),
  * case-folded (ICU simple case folding); a word that is all punctuation is
- * its own type. See tokenize/README.md for why.
+ * its own type; the one word of a whitespace-only book has the empty type.
+ * See tokenize/README.md for why.
  */
 #ifndef PG19_WORDS_H
 #define PG19_WORDS_H
