@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unicode/utf8.h>
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 #include "common/hash.h"
 #include "tokenize/spm_shim.h"
@@ -22,8 +24,22 @@ struct pg_encoder {
     uint8_t *dec_bytes;
 };
 
+/* A direct-mapped cache of short units in front of the memo: one 64-byte line
+ * holds the unit's bytes and its ids, so a hit costs one cache line instead
+ * of the memo's slot, entry and key (three likely misses). Exact: the key
+ * bytes are compared, never only the hash. */
+#define LINE_KEY 26
+#define LINE_IDS 8
+#define N_LINES (1u << 15) /* 2 MB */
+typedef struct unit_line {
+    uint8_t len, n; /* n = 0: empty line */
+    uint8_t key[LINE_KEY];
+    uint32_t ids[LINE_IDS];
+} unit_line;
+
 struct pg_encode_ctx {
     const pg_encoder *enc;
+    unit_line *lines;
     pg_strtab *memo;    /* unit bytes -> (offset << 16 | count) into memo_ids */
     uint32_t *memo_ids;
     size_t memo_n, memo_cap, memo_cap_bytes;
@@ -132,7 +148,9 @@ pg_encode_ctx *pg_encode_ctx_new(const pg_encoder *e, size_t memo_cap_bytes)
         return NULL;
     c->enc = e;
     c->memo_cap_bytes = memo_cap_bytes;
-    if (memo_cap_bytes && !(c->memo = pg_strtab_new())) {
+    if (memo_cap_bytes && (!(c->memo = pg_strtab_new()) ||
+                           !(c->lines = calloc(N_LINES, sizeof *c->lines)))) {
+        pg_strtab_free(c->memo);
         free(c);
         return NULL;
     }
@@ -144,6 +162,7 @@ void pg_encode_ctx_free(pg_encode_ctx *c)
     if (!c)
         return;
     pg_strtab_free(c->memo);
+    free(c->lines);
     free(c->memo_ids);
     free(c->tmp);
     free(c);
@@ -246,11 +265,26 @@ static int encode_unit_raw(pg_encode_ctx *c, const uint8_t *u, size_t len, pg_er
 static int encode_unit(pg_encode_ctx *c, const uint8_t *u, size_t len, const uint32_t **ids,
                        size_t *n, pg_error *err)
 {
+    unit_line *line = NULL;
+    if (c->memo && len <= LINE_KEY) {
+        line = &c->lines[XXH3_64bits(u, len) & (N_LINES - 1)];
+        if (line->n && line->len == len && memcmp(line->key, u, len) == 0) {
+            *ids = line->ids;
+            *n = line->n;
+            return 0;
+        }
+    }
     if (c->memo && len <= MEMO_MAX_UNIT) {
         uint64_t *v = pg_strtab_find(c->memo, u, len);
         if (v) {
             *ids = c->memo_ids + (*v >> 16);
             *n = (size_t)(*v & 0xFFFF);
+            if (line && *n <= LINE_IDS) {
+                line->len = (uint8_t)len;
+                line->n = (uint8_t)*n;
+                memcpy(line->key, u, len);
+                memcpy(line->ids, *ids, *n * sizeof **ids);
+            }
             return 0;
         }
     }

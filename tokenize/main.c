@@ -181,13 +181,12 @@ static int cmd_train(opts *o)
             return die(&err);
         /* Windows of SAMPLE_WINDOW bytes, evenly spaced through the book; the
          * same books and positions on every run (by id order and length). */
-        uint64_t want = len < per_book ? len : per_book;
-        uint64_t k = (want + SAMPLE_WINDOW - 1) / SAMPLE_WINDOW;
+        /* A book within its budget is taken whole (one window). */
+        uint64_t k = len <= per_book ? 1 : (per_book + SAMPLE_WINDOW - 1) / SAMPLE_WINDOW;
+        size_t win = len <= per_book ? len : SAMPLE_WINDOW;
         for (uint64_t j = 0; j < k; j++) {
-            size_t a = k == 1 ? 0 : (size_t)((len - SAMPLE_WINDOW) * j / (k - 1));
-            if (len <= SAMPLE_WINDOW)
-                a = 0;
-            size_t e = a + SAMPLE_WINDOW < len ? a + SAMPLE_WINDOW : len;
+            size_t a = k == 1 ? 0 : (size_t)((len - win) * j / (k - 1));
+            size_t e = a + win < len ? a + win : len;
             /* start at the beginning of a unit: after the word we land in */
             size_t nx;
             while (a > 0 && a < e && !pg_ws_at(text, len, a, &nx))

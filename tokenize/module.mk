@@ -8,3 +8,5 @@ TOOLS += tokenize
 tokenize_SRCS := tokenize/main.c $(TOKENIZE_LIB_SRCS)
 tokenize_LIBS := $(TOKENIZE_LIB_LIBS) -fopenmp -lm
 $(BUILD)/obj/tokenize/main.o: CFLAGS += -fopenmp
+
+BENCHES += "$(PYTHON) tokenize/bench_encode.py"
