@@ -10,3 +10,7 @@ tokenize_LIBS := $(TOKENIZE_LIB_LIBS) -fopenmp -lm
 $(BUILD)/obj/tokenize/main.o: CFLAGS += -fopenmp
 
 BENCHES += "$(PYTHON) tokenize/bench_encode.py"
+
+UNIT_TESTS += tokenize_test
+tokenize_test_SRCS := tests/tokenize/test_words.c tokenize/words.c tokenize/strtab.c tokenize/wordfreq.c
+tokenize_test_LIBS := -licuuc -lxxhash
