@@ -15,6 +15,7 @@ score ties that SentencePiece breaks by float rounding), other lines (must be
 encodes every book with and without the memo and compares the ids.
 """
 import glob
+import hashlib
 import json
 import os
 import resource
@@ -54,19 +55,22 @@ def main():
     if not files:
         print("bench: no text (set PG19_TEST_CORPUS or run make demo)")
         return 1
-    os.makedirs(os.path.join(WORK, "books", "train"), exist_ok=True)
+    books = os.path.join(WORK, "books")
+    shutil.rmtree(books, ignore_errors=True)
+    os.makedirs(os.path.join(books, "train"))
     text = os.path.join(WORK, "text.txt")
+    digest = hashlib.sha256()
     with open(text, "wb") as out:
         for i, f in enumerate(files, 1):
             data = open(f, "rb").read()
             out.write(data)
-            link = os.path.join(WORK, "books", "train", f"{i}.txt")
-            if not os.path.exists(link):
-                os.symlink(os.path.abspath(f), link)
+            digest.update(data)
+            os.symlink(os.path.abspath(f), os.path.join(books, "train", f"{i}.txt"))
     size = os.path.getsize(text)
-    model = os.path.join(WORK, "bench-8k.model")
+    # the model is cached per text, so a run on other text trains its own
+    model = os.path.join(WORK, f"bench-8k-{digest.hexdigest()[:16]}.model")
     if not os.path.exists(model):
-        subprocess.run([os.path.join(BIN, "tokenize"), "train", "--corpus", os.path.join(WORK, "books"),
+        subprocess.run([os.path.join(BIN, "tokenize"), "train", "--corpus", books,
                         "--vocab-size", "8000", "--sample-bytes", "8000000", "-o", model],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     print(f"text: {len(files)} files, {size / 1e6:.1f} MB; model {model}")
