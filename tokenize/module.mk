@@ -14,3 +14,7 @@ BENCHES += "$(PYTHON) tokenize/bench_encode.py"
 UNIT_TESTS += tokenize_test
 tokenize_test_SRCS := tests/tokenize/test_words.c tokenize/words.c tokenize/strtab.c tokenize/wordfreq.c
 tokenize_test_LIBS := -licuuc -lxxhash
+
+UNIT_TESTS += encoder_test
+encoder_test_SRCS := tests/tokenize/test_encoder.c $(TOKENIZE_LIB_SRCS)
+encoder_test_LIBS := $(TOKENIZE_LIB_LIBS)
