@@ -11,5 +11,7 @@ for s in validation test train; do
   bin/shards build --model "$M" --corpus "$W/pg19" --split "$s" -o "$W/shards" "${freqs[@]}"
 done
 bin/shards verify --model "$M" --corpus "$W/pg19" "$W"/shards/*.pgs
-bin/shards stats --dir "$W/shards" --metadata "$W/pg19/metadata.csv" > "$W/shards/stats.json"
+meta=()
+[ -f "$W/pg19/metadata.csv" ] && meta=(--metadata "$W/pg19/metadata.csv")
+bin/shards stats --dir "$W/shards" "${meta[@]}" > "$W/shards/stats.json"
 cat "$W/shards/stats.json"
