@@ -11,7 +11,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/error.h"
+#ifdef __cplusplus
+extern "C" { /* usable from C++ and CUDA code too */
+#endif
+
+#include "common/error.h" /* inside extern "C": common/ is plain C */
 
 typedef struct pg_shard pg_shard;          /* an opened, mmapped, validated shard file */
 enum { PG_SPLIT_TRAIN = 0, PG_SPLIT_VALIDATION = 1, PG_SPLIT_TEST = 2 };
@@ -29,10 +33,13 @@ uint64_t pg_shard_num_books(const pg_shard *s);
 uint32_t pg_shard_vocab_size(const pg_shard *s);
 uint32_t pg_shard_bos_id(const pg_shard *s);          /* id the model sees before token 0 */
 const uint8_t *pg_shard_vocab_sha256(const pg_shard *s); /* 32 bytes */
-/* Book i of the shard (0 <= i < pg_shard_num_books). Named pg_shard_get_book,
- * not pg_shard_book as first sketched in SHARD_API.md: C cannot have a
- * function and a typedef of the same name in one scope. */
+/* Book i of the shard (0 <= i < pg_shard_num_books). SHARD_API.md names
+ * this function pg_shard_book, like the type, which C does not allow; the
+ * function is pg_shard_get_book, and a function-like macro keeps the
+ * contract's call syntax `pg_shard_book(s, i, &b, &err)` working (it expands
+ * only before "(", so `pg_shard_book b;` still names the type). */
 int pg_shard_get_book(const pg_shard *s, uint64_t i, pg_shard_book *out, pg_error *err);
+#define pg_shard_book(s, i, out, err) pg_shard_get_book((s), (i), (out), (err))
 /* Tokens [start, start+count) of book i, widened to uint32. */
 int pg_shard_tokens(const pg_shard *s, uint64_t i, uint64_t start, uint64_t count,
                     uint32_t *dst, pg_error *err);
@@ -59,4 +66,7 @@ const char *pg_split_name(int split);
 /* PG_SPLIT_* for a name, or -1. */
 int pg_split_from_name(const char *name);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

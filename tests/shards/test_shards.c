@@ -129,6 +129,11 @@ static void check_test_shard(const char *path, uint32_t vocab, int split, int fr
     assert_int_equal(b.n_words, big_words);
     assert_int_equal(b.n_bytes, 9999);
     assert_int_equal(pg_shard_get_book(s, 3, &b, &err), PG_EINVAL);
+    /* the contract's spelling (SHARD_API.md) works too */
+    pg_shard_book b2;
+    assert_int_equal(pg_shard_book(s, 1, &b2, &err), 0);
+    assert_int_equal(b2.book_id, 17);
+    assert_int_equal(b2.n_bytes, 4);
 
     uint32_t toks[BIG_N];
     uint8_t starts[BIG_N];
