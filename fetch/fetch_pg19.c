@@ -154,6 +154,8 @@ static void on_signal(int sig)
 typedef struct run_ctx {
     manifest *man;
     const char *man_path;
+    const char *out;
+    const int *want;
     xfer_job *jobs;
     wanted **job_items;
     double last_save;
@@ -174,6 +176,25 @@ static manifest_entry entry_of(const wanted *w, const uint8_t sha256[32])
     return e;
 }
 
+/* Makes the renames into the output folders durable, then records them:
+ * the manifest never lists a file a crash could still take away. */
+static int checkpoint(const char *out, const int *want, const manifest *man, const char *man_path,
+                      pg_error *err)
+{
+    char probe[4096];
+    for (int s = 0; s < 3; s++) {
+        if (!want[s])
+            continue;
+        snprintf(probe, sizeof probe, "%s/%s/x", out, all_splits[s]);
+        int rc = pg_fsync_parent_dir(probe, err);
+        if (rc)
+            return rc;
+    }
+    snprintf(probe, sizeof probe, "%s/x", out);
+    int rc = pg_fsync_parent_dir(probe, err);
+    return rc ? rc : manifest_save(man, man_path, err);
+}
+
 static void on_verified(xfer_job *job, void *ud)
 {
     run_ctx *c = ud;
@@ -186,7 +207,7 @@ static void on_verified(xfer_job *job, void *ud)
     double now = pg_now();
     if (now - c->last_save >= 5.0) {
         c->last_save = now;
-        if (manifest_save(c->man, c->man_path, &c->save_err) != PG_OK)
+        if (checkpoint(c->out, c->want, c->man, c->man_path, &c->save_err) != PG_OK)
             c->save_failed = 1;
     }
 }
@@ -549,14 +570,14 @@ int fetch_cmd_pg19(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    run_ctx ctx = {.man = &man, .man_path = man_path, .jobs = jobs, .job_items = job_items,
-                   .last_save = pg_now()};
+    run_ctx ctx = {.man = &man, .man_path = man_path, .out = o.out, .want = o.want, .jobs = jobs,
+                   .job_items = job_items, .last_save = pg_now()};
     xfer_options xo = {.jobs = o.jobs, .stall_s = o.stall_s, .connect_timeout_s = 30, .retry = rp,
                        .stop = &stop_flag, .progress_label = "fetch pg19",
                        .on_verified = on_verified, .ud = &ctx};
     xfer_stats stats = {0};
     int xrc = xfer_run(jobs, n_jobs, &xo, &stats, &err);
-    int src = manifest_save(&man, man_path, ctx.save_failed ? &ctx.save_err : &err);
+    int src = checkpoint(o.out, o.want, &man, man_path, ctx.save_failed ? &ctx.save_err : &err);
     if (ctx.save_failed || src) {
         rc = src ? src : PG_EIO;
         if (ctx.save_failed)

@@ -11,3 +11,4 @@ UNIT_TESTS += fetch_test
 fetch_test_SRCS := tests/fetch/test_fetch_units.c $(FETCH_CORE_SRCS)
 fetch_test_LIBS := $(FETCH_CORE_LIBS)
 
+BENCHES += "$(PYTHON) tests/fetch/bench_fetch.py"

@@ -2,8 +2,9 @@
  *
  * Each job downloads `url` into a partial file, hashing as bytes arrive, and
  * is renamed to its final name only after its size, MD5, CRC32C (and, when
- * given, SHA-256) match what was expected; then it is fsynced with its
- * directory. So a bad or partial file never sits under a final name.
+ * given, SHA-256) match what was expected, and fsynced. So a bad or partial
+ * file never sits under a final name. Directory fsyncs are batched by the
+ * caller (before it records files as verified), not paid once per file.
  *
  * - Resume: a partial file left by an interrupted run (Ctrl-C, kill -9, a
  *   reset) is continued with an HTTP Range request; its bytes are re-hashed
@@ -52,7 +53,8 @@ typedef struct xfer_options {
     retry_policy retry;
     volatile sig_atomic_t *stop;  /* set by a signal handler: stop, keep partial files */
     const char *progress_label;   /* NULL: no progress output */
-    /* Called after each job is verified and in place (e.g. to checkpoint a manifest). */
+    /* Called after each job is verified and renamed into place (e.g. to
+     * checkpoint a manifest, after fsyncing the directories it renamed into). */
     void (*on_verified)(xfer_job *job, void *ud);
     void *ud;
 } xfer_options;

@@ -60,10 +60,12 @@ def make_bucket(root, books=None, sizes=(500, 30000)):
 class Server:
     """gcs_server.py in a subprocess on 127.0.0.1, stopped on exit."""
 
-    def __init__(self, root, faults=None, page_size=1000, no_range=False, rate=0, workdir=None):
+    def __init__(self, root, faults=None, page_size=1000, no_range=False, rate=0, workdir=None, log=True):
         self.workdir = workdir or tempfile.mkdtemp(prefix="pg19-srv-")
         self.log = os.path.join(self.workdir, "requests.jsonl")
-        args = [PY, os.path.join(HERE, "gcs_server.py"), root, "--page-size", str(page_size), "--log", self.log]
+        args = [PY, os.path.join(HERE, "gcs_server.py"), root, "--page-size", str(page_size)]
+        if log:
+            args += ["--log", self.log]
         if faults:
             fpath = os.path.join(self.workdir, "faults.json")
             with open(fpath, "w") as f:
