@@ -24,15 +24,48 @@ def fetch_cmd(*args):
     return [os.path.join(BIN, "fetch"), "pg19", *args]
 
 
+def _lexicon():
+    """A fixed Zipf-like lexicon: common English words, then generated ones,
+    so that word frequencies span the rare-word buckets."""
+    rng = random.Random(1234)
+    syll = "ka lo mi ne ra tu ve so dan mer ith ol ar en gar wyn bel cor pha stri".split()
+    made = set()
+    while len(made) < 4000:
+        made.add("".join(rng.choice(syll) for _ in range(rng.randint(2, 4))))
+    return WORDS + sorted(made)
+
+
+LEXICON = _lexicon()
+_WEIGHTS = [1.0 / (r + 1) for r in range(len(LEXICON))]
+
+
 def book_text(book_id, size):
-    """Deterministic PG-19-like text: CRLF lines of words, some non-ASCII."""
+    """Deterministic PG-19-like text: CRLF lines wrapped near 70 columns,
+    sentences and paragraphs, Zipf-distributed words, some non-ASCII."""
     rng = random.Random(book_id)
-    out, n = [], 0
+    lines, line, n = [], [], 0
+    sentence_start = True
     while n < size:
-        line = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 14)))
-        out.append(line)
-        n += len(line.encode()) + 2
-    return ("\r\n".join(out) + "\r\n").encode()
+        words = rng.choices(LEXICON, weights=_WEIGHTS, k=32)
+        for w in words:
+            if sentence_start:
+                w = w[:1].upper() + w[1:]
+                sentence_start = False
+            if rng.random() < 0.08:
+                w += rng.choice([".", ".", ",", ";", "!", "?"])
+                sentence_start = w[-1] in ".!?"
+            line.append(w)
+            if sum(len(x) + 1 for x in line) > 66:
+                text = " ".join(line)
+                lines.append(text)
+                n += len(text.encode()) + 2
+                line = []
+                if rng.random() < 0.1:
+                    lines.append("")
+                    n += 2
+    if line:
+        lines.append(" ".join(line))
+    return ("\r\n".join(lines) + "\r\n").encode()
 
 
 def make_bucket(root, books=None, sizes=(500, 30000)):
