@@ -373,10 +373,10 @@ static int list_split(const pg19_opts *o, const char *base, const char *split, c
             free(arr);
             return rc;
         }
-    if (o->limit >= 0 && (size_t)o->limit < k)
-        k = (size_t)o->limit;
     if (k == 0)
         fprintf(stderr, "fetch pg19: warning: no books listed under %s\n", prefix);
+    if (o->limit >= 0 && (size_t)o->limit < k)
+        k = (size_t)o->limit;
     wanted *grown = realloc(*items, (*n + k + 1) * sizeof **items);
     if (!grown) {
         free(arr);

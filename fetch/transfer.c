@@ -379,6 +379,13 @@ static void on_transfer_done(engine *e, active *a, CURLcode cc)
         fclose(a->fp);
         a->fp = NULL;
         unlink(j->part_path);
+    } else if (status == 416 && a->range_start > 0) {
+        /* the partial file does not fit the object any more: start over */
+        snprintf(j->error, sizeof j->error, "%s: server refused the range from byte %llu (HTTP 416)",
+                 j->label, (unsigned long long)a->range_start);
+        fclose(a->fp);
+        a->fp = NULL;
+        unlink(j->part_path);
     } else if (cc != CURLE_OK || a->discard || (status != 200 && status != 206)) {
         failure_class fc = retry_classify(cc, status);
         if (cc != CURLE_OK)

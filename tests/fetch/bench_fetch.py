@@ -17,6 +17,7 @@ from fetchlib import BIN, Server, book_text
 
 N_FILES = int(os.environ.get("BENCH_FETCH_FILES", "2000"))
 JOBS = int(os.environ.get("BENCH_FETCH_JOBS", "16"))
+REPEAT = int(os.environ.get("BENCH_FETCH_REPEAT", "3"))
 
 
 def main():
@@ -45,35 +46,41 @@ def main():
             urllib.request.urlopen(srv.url + "/storage/v1/b/deepmind-gutenberg/o?prefix=train/").read()
 
             out_fetch = os.path.join(tmp, "fetch")
-            t0 = time.time()
-            r = subprocess.run([os.path.join(BIN, "fetch"), "pg19", "--base-url", srv.url, "--split", "train",
-                                "--jobs", str(JOBS), "--out", out_fetch],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            t_fetch = time.time() - t0
-            if r.returncode != 0:
-                print(r.stderr.decode())
-                return 1
-
             out_curl = os.path.join(tmp, "curl")
             cfg = os.path.join(tmp, "curl.cfg")
             with open(cfg, "w") as f:
                 for n in names:
                     f.write(f'url = "{srv.url}/deepmind-gutenberg/{n}"\noutput = "{out_curl}/{n}"\n')
-            t0 = time.time()
-            r = subprocess.run(["curl", "--silent", "--fail", "--create-dirs", "--parallel",
-                                "--parallel-max", str(JOBS), "--config", cfg], stderr=subprocess.PIPE)
-            t_curl = time.time() - t0
-            if r.returncode != 0:
-                print(r.stderr.decode())
-                return 1
+            # alternate the two, REPEAT times each, and compare medians
+            t_fetch, t_curl = [], []
+            for _ in range(REPEAT):
+                shutil.rmtree(out_fetch, ignore_errors=True)
+                t0 = time.time()
+                r = subprocess.run([os.path.join(BIN, "fetch"), "pg19", "--base-url", srv.url, "--split", "train",
+                                    "--jobs", str(JOBS), "--out", out_fetch],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                t_fetch.append(time.time() - t0)
+                if r.returncode != 0:
+                    print(r.stderr.decode())
+                    return 1
+                shutil.rmtree(out_curl, ignore_errors=True)
+                t0 = time.time()
+                r = subprocess.run(["curl", "--silent", "--fail", "--create-dirs", "--parallel",
+                                    "--parallel-max", str(JOBS), "--config", cfg], stderr=subprocess.PIPE)
+                t_curl.append(time.time() - t0)
+                if r.returncode != 0:
+                    print(r.stderr.decode())
+                    return 1
+            t_fetch = sorted(t_fetch)[len(t_fetch) // 2]
+            t_curl = sorted(t_curl)[len(t_curl) // 2]
         for n in names:
             a = open(os.path.join(out_fetch, n), "rb").read()
             b = open(os.path.join(out_curl, n), "rb").read()
             if a != b:
                 print(f"bench_fetch: {n} differs between fetch and curl")
                 return 1
-        print(f"fetch pg19 ({len(names)} files, {JOBS} jobs, verified + fsynced): {t_fetch:.2f} s")
-        print(f"curl --parallel --parallel-max {JOBS} (baseline, no verification): {t_curl:.2f} s")
+        print(f"fetch pg19 ({len(names)} files, {JOBS} jobs, listed + verified + synced, median of {REPEAT}): {t_fetch:.2f} s")
+        print(f"curl --parallel --parallel-max {JOBS} (baseline, no verification, median of {REPEAT}): {t_curl:.2f} s")
         print(f"ratio curl/fetch: {t_curl / t_fetch:.2f}x  (> 1 means fetch is faster)")
         return 0
     finally:

@@ -149,6 +149,20 @@ class TestFaults(FetchCase):
             self.assertIsNotNone(reqs[1]["range"])
         self.assert_tree_complete()
 
+    def test_416_on_resume_restarts_file(self):
+        # a stale partial file (from an older object) is refused with 416
+        with Server(self.bucket_root) as srv:
+            self.assert_ok(self.run_fetch(srv, "--split", "test", "--limit", "0"))
+        part = os.path.join(self.out, ".partial", "test", "301.txt")
+        os.makedirs(os.path.dirname(part), exist_ok=True)
+        with open(part, "wb") as f:
+            f.write(b"stale bytes")
+        with Server(self.bucket_root, faults={"test/301.txt": ["416"]}) as srv:
+            self.assert_ok(self.run_fetch(srv))
+            reqs = srv.object_requests("test/301.txt")
+            self.assertEqual([q["range"] for q in reqs], ["bytes=11-", None])
+        self.assert_tree_complete()
+
     def test_range_ignored_restarts_file(self):
         with Server(self.bucket_root, faults={"train/105.txt": ["truncate:300"]}, no_range=True) as srv:
             self.assert_ok(self.run_fetch(srv))
