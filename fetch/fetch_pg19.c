@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -230,6 +231,20 @@ static void usage(FILE *fp)
             "  --recheck            re-hash files the manifest already lists as verified\n");
 }
 
+/* A whole number in [min, max]; prints why not and returns -1. */
+static int int_arg(const char *name, const char *text, long min, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *end || v < min || v > max) {
+        fprintf(stderr, "fetch pg19: %s must be a whole number from %ld to %ld\n", name, min, max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
 static int parse_opts(int argc, char **argv, pg19_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -250,42 +265,18 @@ static int parse_opts(int argc, char **argv, pg19_opts *o)
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
     int ch;
     optind = 1;
+    long v;
     while ((ch = getopt_long(argc, argv, "o:j:h", longopts, NULL)) != -1) {
-        char *end = NULL;
         switch (ch) {
         case 'o': o->out = optarg; break;
         case 'b': o->base = optarg; break;
         case 'B': o->bucket = optarg; break;
         case 'S': o->sha_list = optarg; break;
         case 'R': o->recheck = 1; break;
-        case 'j':
-            o->jobs = (int)strtol(optarg, &end, 10);
-            if (*end || o->jobs < 1 || o->jobs > 256) {
-                fprintf(stderr, "fetch pg19: --jobs must be 1..256\n");
-                return 2;
-            }
-            break;
-        case 'r':
-            o->retries = (int)strtol(optarg, &end, 10);
-            if (*end || o->retries < 1 || o->retries > 100) {
-                fprintf(stderr, "fetch pg19: --retries must be 1..100\n");
-                return 2;
-            }
-            break;
-        case 'l':
-            o->limit = strtol(optarg, &end, 10);
-            if (*end || o->limit < 0) {
-                fprintf(stderr, "fetch pg19: --limit must be a number >= 0\n");
-                return 2;
-            }
-            break;
-        case 't':
-            o->stall_s = strtol(optarg, &end, 10);
-            if (*end || o->stall_s < 1) {
-                fprintf(stderr, "fetch pg19: --stall-timeout must be >= 1 second\n");
-                return 2;
-            }
-            break;
+        case 'j': if (int_arg("--jobs", optarg, 1, 256, &v)) return 2; o->jobs = (int)v; break;
+        case 'r': if (int_arg("--retries", optarg, 1, 100, &v)) return 2; o->retries = (int)v; break;
+        case 'l': if (int_arg("--limit", optarg, 0, LONG_MAX, &v)) return 2; o->limit = v; break;
+        case 't': if (int_arg("--stall-timeout", optarg, 1, 86400, &v)) return 2; o->stall_s = v; break;
         case 's': {
             o->want[0] = o->want[1] = o->want[2] = 0;
             char *copy = strdup(optarg), *save = NULL;
