@@ -552,7 +552,8 @@ int fetch_cmd_catalog(int argc, char **argv)
             rc = read_feed(tmp, &cat, &err);
     }
     if (rc == 0) {
-        qsort(cat.rows, cat.n, sizeof *cat.rows, row_cmp);
+        if (cat.n)
+            qsort(cat.rows, cat.n, sizeof *cat.rows, row_cmp);
         pg_atomic_file af;
         rc = pg_atomic_open(&af, out, &err);
         if (rc == 0) {
@@ -604,6 +605,8 @@ static int push_id(long **ids, size_t *n, size_t *cap, long id)
 
 static void sort_unique(long *ids, size_t *n)
 {
+    if (!*n)
+        return;
     qsort(ids, *n, sizeof *ids, id_cmp);
     size_t j = 0;
     for (size_t i = 0; i < *n; i++)

@@ -123,8 +123,13 @@ int gb_http_get_file(const char *url, const char *path, const gb_http_opts *o, l
         curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_err);
         curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
         curl_easy_setopt(curl, CURLOPT_WRITEDATA, &s);
-        if (have)
-            curl_easy_setopt(curl, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)have);
+        /* A plain Range header, not CURLOPT_RESUME_FROM: a server that ignores
+         * it answers 200 with the whole body, and on_body starts over. */
+        char range[48];
+        if (have) {
+            snprintf(range, sizeof range, "%llu-", (unsigned long long)have);
+            curl_easy_setopt(curl, CURLOPT_RANGE, range);
+        }
         CURLcode cc = curl_easy_perform(curl);
         status = 0;
         curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);

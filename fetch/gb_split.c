@@ -51,7 +51,13 @@ static int long_cmp(const void *a, const void *b)
 
 static int in_sorted(const long *v, size_t n, long id)
 {
-    return bsearch(&id, v, n, sizeof *v, long_cmp) != NULL;
+    return n && bsearch(&id, v, n, sizeof *v, long_cmp) != NULL;
+}
+
+static void sort_ids(long *v, size_t n)
+{
+    if (n)
+        qsort(v, n, sizeof *v, long_cmp);
 }
 
 static int write_lists(const char *dir, idlist lists[NSPLITS], pg_error *err)
@@ -60,7 +66,7 @@ static int write_lists(const char *dir, idlist lists[NSPLITS], pg_error *err)
     for (int s = 0; s < NSPLITS && rc == 0; s++) {
         char path[4096];
         snprintf(path, sizeof path, "%s/%s.txt", dir, SPLIT_NAMES[s]);
-        qsort(lists[s].v, lists[s].n, sizeof(long), long_cmp);
+        sort_ids(lists[s].v, lists[s].n);
         pg_atomic_file af;
         rc = pg_atomic_open(&af, path, err);
         if (rc < 0)
@@ -102,7 +108,7 @@ static int read_metadata_ids(const char *path, idlist *ids, pg_error *err)
         pos = end + 1;
     }
     free(s);
-    qsort(ids->v, ids->n, sizeof(long), long_cmp);
+    sort_ids(ids->v, ids->n);
     for (size_t i = 1; i < ids->n; i++)
         if (ids->v[i] == ids->v[i - 1])
             return pg_fail(err, PG_ECORRUPT, "%s: book %ld appears twice", path, ids->v[i]);
@@ -198,7 +204,7 @@ static int official(const char *meta_path, const char *list_path, const char *ou
         rc = read_file_list(list_path, lists, err);
     size_t listed = 0;
     for (int s = 0; s < NSPLITS && rc == 0; s++) {
-        qsort(lists[s].v, lists[s].n, sizeof(long), long_cmp);
+        sort_ids(lists[s].v, lists[s].n);
         listed += lists[s].n;
         for (size_t i = 0; i < lists[s].n && rc == 0; i++) {
             long id = lists[s].v[i];
@@ -275,7 +281,8 @@ static int hashed(const char *input, const gb_select *sel, const char *seed, siz
         r[i].id = ids[i];
     }
     free(ids);
-    qsort(r, n, sizeof *r, ranked_cmp);
+    if (n)
+        qsort(r, n, sizeof *r, ranked_cmp);
     idlist lists[NSPLITS] = {{0}};
     for (size_t i = 0; i < n && rc == 0; i++) {
         int s = i < n_test ? SPLIT_TEST : i < n_test + n_val ? SPLIT_VALIDATION : SPLIT_TRAIN;

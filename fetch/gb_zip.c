@@ -82,8 +82,9 @@ int gb_zip_extract_text(const char *name, const void *zip, size_t zip_len,
         if (pl < 4 || strcasecmp(path + pl - 4, ".txt") || rc == PG_OK)
             continue;
         if (archive_entry_size_is_set(e) && (uint64_t)archive_entry_size(e) > cap) {
-            rc = pg_fail(err, PG_ELIMIT, "%s: member \"%.200s\" declares %lld bytes, over the cap of %llu",
-                         name, path, (long long)archive_entry_size(e), (unsigned long long)cap);
+            rc = pg_fail(err, PG_ELIMIT, "%s: member \"%.200s\" declares %lld bytes, over the cap of %llu "
+                         "(archive is %zu bytes): refused as a decompression bomb",
+                         name, path, (long long)archive_entry_size(e), (unsigned long long)cap, zip_len);
             goto done;
         }
         len = 0;
