@@ -190,6 +190,37 @@ static int utf8_nfc(const char *s, size_t n, char **out, size_t *out_len, pg_err
     const UNormalizer2 *nfc = unorm2_getNFCInstance(&st);
     if (U_FAILURE(st))
         return pg_fail(err, PG_EINVAL, "ICU NFC: %s", u_errorName(st));
+    /* Text whose every non-ASCII code point is NFC-inert (unchanged by NFC and
+     * never combining with a neighbour) is already NFC: skip the UTF-16 trip.
+     * An ASCII letter followed by a combining mark fails here, as the mark is
+     * not inert. */
+    int inert = 1;
+    for (size_t i = 0; i < n && inert;) {
+        uint8_t c = (uint8_t)s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t k = utf8_seq_len((const uint8_t *)s + i, n - i);
+        if (!k)
+            return pg_fail(err, PG_EINVAL, "invalid UTF-8 before NFC");
+        UChar32 cp = k == 2 ? ((c & 0x1F) << 6) | (s[i + 1] & 0x3F)
+                   : k == 3 ? ((c & 0x0F) << 12) | ((s[i + 1] & 0x3F) << 6) | (s[i + 2] & 0x3F)
+                            : ((c & 0x07) << 18) | ((s[i + 1] & 0x3F) << 12) |
+                                  ((s[i + 2] & 0x3F) << 6) | (s[i + 3] & 0x3F);
+        inert = unorm2_isInert(nfc, cp);
+        i += k;
+    }
+    if (inert) {
+        char *o = malloc(n + 1);
+        if (!o)
+            return pg_fail(err, PG_ENOMEM, "out of memory");
+        memcpy(o, s, n);
+        o[n] = '\0';
+        *out = o;
+        *out_len = n;
+        return PG_OK;
+    }
     /* UTF-16 never needs more units than UTF-8 has bytes. */
     UChar *u = malloc((n + 1) * sizeof(UChar));
     if (!u)
@@ -492,6 +523,15 @@ static void default_cut(const char *t, size_t n, size_t *b, size_t *e, gb_clean_
         const char *nl = memchr(t + ls, '\n', n - ls);
         size_t le = nl ? (size_t)(nl - t) : n;
         size_t next = nl ? le + 1 : n;
+        /* Every marker's first letter is an S or an E: most lines are rejected
+         * on one byte, without building their key. */
+        size_t f = ls;
+        while (f < le && (t[f] == '*' || t[f] == ' ' || t[f] == '\t'))
+            f++;
+        if (f == le || (t[f] != 'S' && t[f] != 's' && t[f] != 'E' && t[f] != 'e')) {
+            ls = next;
+            continue;
+        }
         line_key(t + ls, le - ls, key, sizeof key);
         if (is_end_marker(key)) {
             end = ls;

@@ -14,3 +14,4 @@ UNIT_TESTS += gb_clean_test
 gb_clean_test_SRCS := tests/fetch_gutenberg/test_gb_clean.c fetch/gb_clean.c fetch/gb_zip.c
 gb_clean_test_LIBS := -licui18n -licuuc -licudata -larchive
 
+BENCHES += "$(PYTHON) fetch/bench_clean.py"
