@@ -178,3 +178,118 @@ def make_raw(era, body=BODY, encoding="utf-8", eol="\r\n", title="A TEST BOOK"):
     text = (head + body + foot).replace("\n", eol)
     enc = {"latin-1": "latin-1", "cp1252": "cp1252", "utf-8": "utf-8", "ascii": "ascii"}[encoding]
     return text.encode(enc, errors="replace" if enc == "ascii" else "strict")
+
+
+# ------------------------------------------------------------- demo mirror --
+
+WORDS = ("the of and to in a that he was it his is with as for had you not be her on at by "
+         "which have or from this him but all she they were my are me one their so an said "
+         "them we who would been will no when there if more out up into do any your what has "
+         "man could other than our some very time upon about may its only now like little then "
+         "can should made did us such a great before must two these see know over much down "
+         "after first mr good men own never most old shall day where those came come himself "
+         "way work life without go make well through being long say might how am too even def "
+         "house thought went heart eyes face night hand world father mother light people").split()
+
+
+def demo_text(book, n_words, rng):
+    """Deterministic English-looking prose for a demo book."""
+    out, line = [f"CHAPTER I\n\nBook {book}.\n\n"], []
+    for i in range(n_words):
+        w = rng.choice(WORDS)
+        if not line:
+            w = w.capitalize()
+        line.append(w)
+        if len(" ".join(line)) > 64:
+            out.append(" ".join(line) + "\n")
+            line = []
+        if i % 97 == 96:
+            out.append(" ".join(line) + ".\n\n")
+            line = []
+    out.append(" ".join(line) + ".\n")
+    return "".join(out)
+
+
+def make_demo_mirror(root, books, seed=19):
+    """A mirror of `books` generated ebooks in every header era and layout, plus
+    the catalog feed cache/epub/feeds/rdf-files.tar.bz2."""
+    import io
+    import random
+    import tarfile
+    import zipfile
+    rng = random.Random(seed)
+    eras = ["2003", "2004-nosp", "2021", "2024", "1994"]
+    feed = io.BytesIO()
+    with tarfile.open(fileobj=feed, mode="w:bz2") as tar:
+        for k in range(books):
+            book = 20001 + k
+            era = eras[k % len(eras)]
+            enc = "cp1252" if era in ("2003", "2004-nosp") and k % 2 else "utf-8"
+            body = demo_text(book, 6000 + rng.randrange(6000), rng)
+            raw = make_raw(era, body, enc, "\r\n" if k % 3 else "\n", title=f"DEMO BOOK {book}")
+            layout = k % 4
+            if layout == 0:
+                put(root, f"files/{book}/{book}-0.txt", raw)
+            elif layout == 1:
+                put(root, f"cache/epub/{book}/pg{book}.txt", raw)
+            elif layout == 2:
+                put(root, f"files/{book}/{book}.txt", raw)
+            else:
+                z = io.BytesIO()
+                with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as zf:
+                    zf.writestr(f"{book}/{book}.txt", raw)
+                put(root, f"files/{book}/{book}.zip", z.getvalue())
+            lang = "fr" if k % 10 == 9 else "en"
+            rdf = _demo_rdf(book, f"Demo Book {book}", lang, 1800 + k, 1870 + k % 60)
+            info = tarfile.TarInfo(f"cache/epub/{book}/pg{book}.rdf")
+            info.size = len(rdf)
+            tar.addfile(info, io.BytesIO(rdf))
+    put(root, "cache/epub/feeds/rdf-files.tar.bz2", feed.getvalue())
+
+
+def _demo_rdf(book, title, lang, birth, death):
+    return f"""<?xml version="1.0" encoding="utf-8"?>
+<rdf:RDF xml:base="http://www.gutenberg.org/" xmlns:dcterms="http://purl.org/dc/terms/"
+  xmlns:pgterms="http://www.gutenberg.org/2009/pgterms/"
+  xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+  <pgterms:ebook rdf:about="ebooks/{book}">
+    <dcterms:issued>2004-01-01</dcterms:issued>
+    <dcterms:rights>Public domain in the USA.</dcterms:rights>
+    <dcterms:creator><pgterms:agent rdf:about="2009/agents/{book}">
+      <pgterms:name>Writer, Demo</pgterms:name><pgterms:birthdate>{birth}</pgterms:birthdate>
+      <pgterms:deathdate>{death}</pgterms:deathdate></pgterms:agent></dcterms:creator>
+    <dcterms:title>{title}</dcterms:title>
+    <dcterms:language><rdf:Description><rdf:value>{lang}</rdf:value></rdf:Description></dcterms:language>
+    <dcterms:type><rdf:Description><rdf:value>Text</rdf:value></rdf:Description></dcterms:type>
+  </pgterms:ebook>
+</rdf:RDF>
+""".encode()
+
+
+def _main(argv):
+    import argparse
+    import time
+    ap = argparse.ArgumentParser(description="demo Gutenberg mirror")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    mk = sub.add_parser("make-mirror")
+    mk.add_argument("root")
+    mk.add_argument("--books", type=int, default=60)
+    sv = sub.add_parser("serve")
+    sv.add_argument("root")
+    sv.add_argument("--port-file", required=True)
+    a = ap.parse_args(argv)
+    if a.cmd == "make-mirror":
+        make_demo_mirror(a.root, a.books)
+        return 0
+    with Mirror(a.root) as m:
+        tmp = a.port_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(m.url + "\n")
+        os.replace(tmp, a.port_file)
+        while True:
+            time.sleep(3600)
+
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(_main(sys.argv[1:]))
