@@ -129,43 +129,64 @@ static int uchars_to_utf8(const UChar *u, int32_t ulen, char **out, size_t *out_
     return PG_OK;
 }
 
-/* Bytes in charset conv_name -> malloc'd UTF-8, substitutions counted. */
+/* Bytes in charset conv_name -> malloc'd UTF-8, substitutions counted.
+ * ucnv_convertEx goes straight to UTF-8 (ICU pivots internally, with fast
+ * paths for single-byte charsets); the output buffer starts at 2n and is
+ * doubled if a charset needs more. */
 static int icu_to_utf8(const char *conv_name, const uint8_t *in, size_t n, char **out,
                        size_t *out_len, uint64_t *repl, pg_error *err)
 {
     if (n > GB_MAX_RAW_BYTES)
         return pg_fail(err, PG_ELIMIT, "text too large");
     UErrorCode st = U_ZERO_ERROR;
-    UConverter *cnv = ucnv_open(conv_name, &st);
+    UConverter *src = ucnv_open(conv_name, &st);
     if (U_FAILURE(st))
         return pg_fail(err, PG_EINVAL, "no converter for charset \"%s\": %s", conv_name,
                        u_errorName(st));
-    subst_counter counter = {0};
-    ucnv_setToUCallBack(cnv, count_and_substitute, &counter, NULL, NULL, &st);
-    /* Preflight for the exact UTF-16 length, then convert for real. */
-    int32_t need = ucnv_toUChars(cnv, NULL, 0, (const char *)in, (int32_t)n, &st);
-    if (st != U_BUFFER_OVERFLOW_ERROR && U_FAILURE(st)) {
-        ucnv_close(cnv);
-        return pg_fail(err, PG_EINVAL, "decoding %s: %s", conv_name, u_errorName(st));
-    }
-    UChar *u = malloc(((size_t)need + 1) * sizeof(UChar));
-    if (!u) {
-        ucnv_close(cnv);
-        return pg_fail(err, PG_ENOMEM, "out of memory");
-    }
-    ucnv_reset(cnv);
-    counter.n = 0;
-    st = U_ZERO_ERROR;
-    int32_t got = ucnv_toUChars(cnv, u, need + 1, (const char *)in, (int32_t)n, &st);
-    ucnv_close(cnv);
+    UConverter *utf8 = ucnv_open("UTF-8", &st);
     if (U_FAILURE(st)) {
-        free(u);
-        return pg_fail(err, PG_EINVAL, "decoding %s: %s", conv_name, u_errorName(st));
+        ucnv_close(src);
+        return pg_fail(err, PG_EINVAL, "no UTF-8 converter: %s", u_errorName(st));
     }
-    int rc = uchars_to_utf8(u, got, out, out_len, err);
-    free(u);
+    subst_counter counter = {0};
+    ucnv_setToUCallBack(src, count_and_substitute, &counter, NULL, NULL, &st);
+    size_t cap = 2 * n + 64;
+    int rc = PG_OK;
+    char *o = NULL;
+    for (;;) {
+        char *g = realloc(o, cap + 1);
+        if (!g) {
+            rc = pg_fail(err, PG_ENOMEM, "out of memory");
+            break;
+        }
+        o = g;
+        counter.n = 0;
+        st = U_ZERO_ERROR;
+        char *t = o;
+        const char *sp = (const char *)in;
+        ucnv_convertEx(utf8, src, &t, o + cap, &sp, (const char *)in + n, NULL, NULL, NULL, NULL,
+                       1 /* reset */, 1 /* flush */, &st);
+        if (st == U_BUFFER_OVERFLOW_ERROR && cap < 8 * n + 64) {
+            cap *= 2;
+            continue;
+        }
+        if (U_FAILURE(st)) {
+            rc = pg_fail(err, PG_EINVAL, "decoding %s: %s", conv_name, u_errorName(st));
+            break;
+        }
+        *t = '\0';
+        *out_len = (size_t)(t - o);
+        break;
+    }
+    ucnv_close(src);
+    ucnv_close(utf8);
+    if (rc < 0) {
+        free(o);
+        return rc;
+    }
+    *out = o;
     *repl += counter.n;
-    return rc;
+    return PG_OK;
 }
 
 /* Valid UTF-8 -> NFC UTF-8 (malloc'd). ASCII text is already NFC. */

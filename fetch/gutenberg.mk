@@ -15,3 +15,16 @@ gb_clean_test_SRCS := tests/fetch_gutenberg/test_gb_clean.c fetch/gb_clean.c fet
 gb_clean_test_LIBS := -licui18n -licuuc -licudata -larchive
 
 BENCHES += "$(PYTHON) fetch/bench_clean.py"
+
+# libFuzzer run over gb_clean, the zip guard and the RDF parser (not part of
+# `make test`): make fuzz-gutenberg FUZZ_SECONDS=60
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz-gutenberg
+fuzz-gutenberg:
+	@mkdir -p build/fuzz/corpus
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -I/usr/include/libxml2 \
+	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	  -o build/fuzz/fuzz_gb tests/fetch_gutenberg/fuzz_gb.c fetch/gb_clean.c fetch/gb_zip.c \
+	  fetch/gb_catalog.c fetch/gb_http.c $(COMMON_SRCS) \
+	  -licui18n -licuuc -licudata -lxml2 -larchive -lcurl -lcrypto
+	build/fuzz/fuzz_gb -max_total_time=$(FUZZ_SECONDS) -max_len=262144 -rss_limit_mb=4096 -dict=tests/fetch_gutenberg/fuzz_gb.dict build/fuzz/corpus
