@@ -310,14 +310,18 @@ static int read_feed(const char *path, catalog *cat, pg_error *err)
             if (k == 0)
                 break;
             got += (size_t)k;
-            if (got == MAX_RECORD_BYTES) {
-                rc = pg_fail(err, PG_ELIMIT, "%s: %s: record over %zu bytes", path, name,
-                             MAX_RECORD_BYTES);
+            if (got == MAX_RECORD_BYTES)
                 break;
-            }
         }
         if (rc < 0)
             break;
+        if (got == MAX_RECORD_BYTES) {
+            /* One oversized record is skipped; next_header skips its rest. */
+            fprintf(stderr, "fetch catalog: skipped: %s: %s: record over %zu bytes\n", path, name,
+                    MAX_RECORD_BYTES);
+            cat->bad++;
+            continue;
+        }
         pg_error e2 = {0};
         int pr = gb_catalog_parse_rdf(name, buf, got, cat_sink, cat, &e2);
         if (pr == PG_ENOMEM) {
