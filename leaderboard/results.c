@@ -21,6 +21,45 @@ const int64_t lb_bucket_max[LB_BUCKETS] = {-1, 10000, 1000, 100};
 
 /* ---- parsing ---------------------------------------------------------- */
 
+/* Offset of the first byte that is not well-formed UTF-8 (RFC 3629: no
+ * overlong forms, no surrogates, nothing above U+10FFFF), or len. */
+static size_t utf8_invalid_at(const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        size_t n;
+        uint32_t cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if (c >= 0xC2 && c <= 0xDF) {
+            n = 1;
+            cp = c & 0x1F;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            n = 2;
+            cp = c & 0x0F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            n = 3;
+            cp = c & 0x07;
+        } else {
+            return i;
+        }
+        if (len - i <= n)
+            return i;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return i;
+            cp = cp << 6 | (s[i + k] & 0x3F);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return i;
+        i += n + 1;
+    }
+    return len;
+}
+
 int lb_parse(const char *buf, size_t len, const char *name, json_t **out, pg_error *err)
 {
     *out = NULL;
@@ -31,6 +70,9 @@ int lb_parse(const char *buf, size_t len, const char *name, json_t **out, pg_err
      * byte would end the text early, so it is rejected here first. */
     if (memchr(buf, '\0', len))
         return pg_fail(err, PG_EINVAL, "%s: contains a NUL byte", name);
+    size_t bad = utf8_invalid_at((const unsigned char *)buf, len);
+    if (bad != len)
+        return pg_fail(err, PG_EINVAL, "%s: invalid UTF-8 at byte %zu", name, bad);
     json_error_t je;
     json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
     if (!root)
