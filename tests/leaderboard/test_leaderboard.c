@@ -445,6 +445,24 @@ static json_t *honest_results(const fixture *f)
     return r;
 }
 
+/* With PG19_LB_FIXTURE_OUT=DIR, also leaves DIR/shards/test-*.pgs,
+ * DIR/results/test.json and DIR/results/test.nll in the layout of the
+ * pipeline, so tests/leaderboard/test_demo_stage.py can run stage 50's
+ * verify step on real shards. */
+static void export_fixture(const fixture *f, const json_t *results)
+{
+    const char *out = getenv("PG19_LB_FIXTURE_OUT");
+    if (!out)
+        return;
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/shards' '%s/results' && cp '%s'/test-*.pgs '%s/shards/' "
+             "&& cp '%s' '%s/results/test.nll'", out, out, f->shard_dir, out, f->dump_path, out);
+    assert_int_equal(system(cmd), 0);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/results/test.json", out);
+    assert_int_equal(json_dump_file(results, path, JSON_INDENT(2) | JSON_REAL_PRECISION(17)), 0);
+}
+
 static void test_verify_honest(void **state)
 {
     (void)state;
@@ -453,6 +471,7 @@ static void test_verify_honest(void **state)
     int order[NBOOKS] = {2, 0, 1}; /* evaluation order is free */
     write_dump(f, order, NULL);
     json_t *r = honest_results(f);
+    export_fixture(f, r);
     store_entry(f, r, "honest");
     json_decref(r);
     lb_verify_report rep;
