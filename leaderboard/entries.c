@@ -172,6 +172,22 @@ int lb_entry_store(const char *dir, const json_t *entry, char *path_out, size_t 
     return rc;
 }
 
+int lb_entry_check_name(const char *path, const json_t *entry, pg_error *err)
+{
+    char want[128];
+    int rc = lb_entry_filename(entry, want, sizeof want, err);
+    if (rc)
+        return rc;
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    if (strcmp(base, want) != 0)
+        return pg_fail(err, PG_EINVAL,
+                       "%s: the file name does not match the entry's content (it should be %s): "
+                       "an entry's numbers were edited by hand, or it was not added by "
+                       "`leaderboard submit`", path, want);
+    return PG_OK;
+}
+
 int lb_entry_rewrite(const char *path, const json_t *entry, pg_error *err)
 {
     char *text = lb_entry_serialize(entry);
@@ -254,6 +270,8 @@ int lb_entries_load(const char *dir, lb_entry_list *out, pg_error *err)
         out->n++;
         if (!(rc = lb_load_file(e->path, &e->json, err)))
             rc = lb_validate(e->json, LB_ENTRY, e->path, err);
+        if (!rc)
+            rc = lb_entry_check_name(e->path, e->json, err);
     }
     for (size_t i = 0; i < n; i++)
         free(names[i]);

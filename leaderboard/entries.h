@@ -42,6 +42,9 @@ char *lb_entry_serialize(const json_t *entry);
 /* Writes a new entry file in dir; fails (PG_EINVAL) if that name exists. */
 int lb_entry_store(const char *dir, const json_t *entry, char *path_out, size_t cap,
                    pg_error *err);
+/* Fails unless path's file name is the one lb_entry_filename gives the entry:
+ * the name commits to the result's content, so a hand-edited number shows. */
+int lb_entry_check_name(const char *path, const json_t *entry, pg_error *err);
 /* Atomically replaces an existing entry file (used by verify). */
 int lb_entry_rewrite(const char *path, const json_t *entry, pg_error *err);
 /* Loads and validates every *.json in dir, sorted by name. A single invalid

@@ -126,6 +126,8 @@ static int cmd_check(int argc, char **argv)
         int rc = lb_load_file(argv[i], &e, &err);
         if (!rc)
             rc = lb_validate(e, LB_ENTRY, argv[i], &err);
+        if (!rc)
+            rc = lb_entry_check_name(argv[i], e, &err);
         json_decref(e);
         if (rc) {
             fail(&err);

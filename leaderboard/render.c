@@ -315,7 +315,8 @@ static const char page_style[] =
     "background:#6e7781}\n"
     ".unknown{color:#999}.fam{color:#666;font-size:.85em}\n"
     "table.kv td:first-child{font-family:monospace;color:#555}\n"
-    "details{margin:.4em 0}summary{cursor:pointer}\n";
+    "details{margin:.4em 0}summary{cursor:pointer}\n"
+    ".scroll{overflow-x:auto}td.src{font-size:.8em;min-width:14em;max-width:24em}\n";
 
 /* Sorts a table by the data-v values of the clicked column; unknown values
  * (empty data-v) stay last in both directions. */
@@ -417,7 +418,7 @@ static void html_row(lb_buf *b, size_t rank, const lb_entry *en)
     snprintf(t.sort, sizeof t.sort, "%.63s", t.text);
     html_cell(b, &t, 0);
     const char *src = jstr(e, "provenance.source"), *date = jstr(e, "date");
-    lb_buf_puts(b, "<td data-v=\"");
+    lb_buf_puts(b, "<td class=\"src\" data-v=\"");
     lb_buf_html(b, date ? date : "");
     lb_buf_puts(b, "\">");
     if (src)
@@ -601,7 +602,8 @@ int lb_render_html(const lb_entry_list *l, lb_buf *b, pg_error *err)
         }
         lb_buf_printf(b, "<section id=\"split-%s\">\n<h2>%s</h2>\n", split_order[s],
                       split_title[s]);
-        lb_buf_printf(b, "<table class=\"board\" id=\"board-%s\">\n<thead><tr>", split_order[s]);
+        lb_buf_printf(b, "<div class=\"scroll\"><table class=\"board\" id=\"board-%s\">\n<thead><tr>",
+                      split_order[s]);
         for (int c = 0; c < NCOLS; c++)
             lb_buf_printf(b, "<th><button type=\"button\" data-col=\"%d\" data-type=\"%s\">%s"
                              "</button></th>",
@@ -609,7 +611,7 @@ int lb_render_html(const lb_entry_list *l, lb_buf *b, pg_error *err)
         lb_buf_puts(b, "</tr></thead>\n<tbody>\n");
         for (size_t i = 0; i < n; i++)
             html_row(b, i + 1, r[i].e);
-        lb_buf_puts(b, "</tbody>\n</table>\n");
+        lb_buf_puts(b, "</tbody>\n</table></div>\n");
         lb_buf_puts(b, "<h3>Word perplexity by frequency bucket</h3>\n");
         html_chart(b, r, n, split_order[s]);
         lb_buf_puts(b, "</section>\n");

@@ -398,6 +398,20 @@ class Check(Base):
         self.assertEqual(rc, 1)
         self.assertFalse(os.path.exists(os.path.join(out_dir, "index.html")))
 
+    def test_hand_edited_number_is_caught(self):
+        # an entry whose numbers changed after submission no longer matches its
+        # content-derived file name, even when the edit is self-consistent
+        os.makedirs(self.entries)
+        name = sorted(os.listdir(ENTRIES))[0]
+        with open(os.path.join(ENTRIES, name)) as f:
+            e = json.load(f)
+        e["word_ppl"]["value"] = 12.0
+        with open(os.path.join(self.entries, name), "w") as f:
+            json.dump(e, f)
+        rc, out, err = run("check", "--entries", self.entries)
+        self.assertEqual(rc, 1)
+        self.assertIn("does not match the entry's content", err)
+
     def test_reported_cannot_be_verified(self):
         src = os.path.join(ENTRIES, sorted(os.listdir(ENTRIES))[0])
         with open(src) as f:
