@@ -247,12 +247,12 @@ static void describe_context(const json_t *e, char *out, size_t cap)
 
 static void describe_books(const json_t *e, char *out, size_t cap)
 {
-    const char *how = jstr(e, "eval.book_handling");
+    const char *how = jstr(e, "eval.book_handling"), *split = jstr(e, "eval.split");
     double chunk = 0, books = 0;
     int hb = jnum(e, "eval.books", &books);
-    char nb[32] = "?";
+    char nb[48] = "?";
     if (hb)
-        snprintf(nb, sizeof nb, "%.0f", books);
+        snprintf(nb, sizeof nb, "%.0f %s", books, split ? split : "");
     if (!how)
         snprintf(out, cap, "%s books, handling not reported", nb);
     else if (strcmp(how, "chunked") == 0 && jnum(e, "eval.chunk_tokens", &chunk))
@@ -263,8 +263,27 @@ static void describe_books(const json_t *e, char *out, size_t cap)
 
 /* ---- grouping and ranking ---------------------------------------------- */
 
-static const char *const split_order[3] = {"test", "validation", "train"};
-static const char *const split_title[3] = {"Test split", "Validation split", "Train split"};
+/* Three tables: the two official splits, whose headline perplexities share
+ * PG-19's normaliser and compare across tokenizers, and everything else
+ * (subsets, the train split), which uses the exact word count and is not
+ * ranked against them. */
+enum { GROUPS = 3 };
+static const char *const group_id[GROUPS] = {"test", "validation", "other"};
+static const char *const group_title[GROUPS] = {
+    "Test split (official)", "Validation split (official)",
+    "Other evaluations: subsets and the train split (exact word count, not comparable with "
+    "the official tables)"};
+
+static int group_of(const json_t *e)
+{
+    const char *split = jstr(e, "eval.split");
+    int official = json_is_true(jpath(e, "eval.official"));
+    if (official && split && strcmp(split, "test") == 0)
+        return 0;
+    if (official && split && strcmp(split, "validation") == 0)
+        return 1;
+    return 2;
+}
 
 typedef struct ranked {
     const lb_entry *e;
@@ -279,16 +298,15 @@ static int cmp_ranked(const void *a, const void *b)
     return strcmp(x->e->id, y->e->id);
 }
 
-/* The entries of one split, best first. Caller frees. */
-static ranked *rank_split(const lb_entry_list *l, const char *split, size_t *n)
+/* The entries of one group, best first. Caller frees. */
+static ranked *rank_group(const lb_entry_list *l, int group, size_t *n)
 {
     ranked *r = calloc(l->n ? l->n : 1, sizeof *r);
     *n = 0;
     if (!r)
         return NULL;
     for (size_t i = 0; i < l->n; i++) {
-        const char *s = jstr(l->items[i].json, "eval.split");
-        if (!s || strcmp(s, split) != 0)
+        if (group_of(l->items[i].json) != group)
             continue;
         r[*n].e = &l->items[i];
         if (!jnum(l->items[i].json, "word_ppl.value", &r[*n].ppl))
@@ -591,19 +609,19 @@ int lb_render_html(const lb_entry_list *l, lb_buf *b, pg_error *err)
                    "<span class=\"badge reported\">reported</span> quoted from a paper (unknown "
                    "fields shown as \xe2\x80\x94). Click a column header to sort.</p>\n");
     lb_buf_printf(b, "<p class=\"count\">%zu entries.</p>\n", l->n);
-    for (int s = 0; s < 3; s++) {
+    for (int s = 0; s < GROUPS; s++) {
         size_t n;
-        ranked *r = rank_split(l, split_order[s], &n);
+        ranked *r = rank_group(l, s, &n);
         if (!r)
             return pg_fail(err, PG_ENOMEM, "out of memory");
         if (n == 0) {
             free(r);
             continue;
         }
-        lb_buf_printf(b, "<section id=\"split-%s\">\n<h2>%s</h2>\n", split_order[s],
-                      split_title[s]);
+        lb_buf_printf(b, "<section id=\"split-%s\">\n<h2>%s</h2>\n", group_id[s],
+                      group_title[s]);
         lb_buf_printf(b, "<div class=\"scroll\"><table class=\"board\" id=\"board-%s\">\n<thead><tr>",
-                      split_order[s]);
+                      group_id[s]);
         for (int c = 0; c < NCOLS; c++)
             lb_buf_printf(b, "<th><button type=\"button\" data-col=\"%d\" data-type=\"%s\">%s"
                              "</button></th>",
@@ -613,7 +631,7 @@ int lb_render_html(const lb_entry_list *l, lb_buf *b, pg_error *err)
             html_row(b, i + 1, r[i].e);
         lb_buf_puts(b, "</tbody>\n</table></div>\n");
         lb_buf_puts(b, "<h3>Word perplexity by frequency bucket</h3>\n");
-        html_chart(b, r, n, split_order[s]);
+        html_chart(b, r, n, group_id[s]);
         lb_buf_puts(b, "</section>\n");
         free(r);
     }
@@ -651,16 +669,16 @@ int lb_render_markdown(const lb_entry_list *l, lb_buf *b, pg_error *err)
     lb_buf_puts(b, "Word-level perplexity (exp(NLL / words)); on the official validation and "
                    "test splits normalised by PG-19's word counts (Rae et al. 2020, Table 2). "
                    "\"Exact\" divides by this toolkit's own word count. Unknown: \xe2\x80\x94.\n");
-    for (int s = 0; s < 3; s++) {
+    for (int s = 0; s < GROUPS; s++) {
         size_t n;
-        ranked *r = rank_split(l, split_order[s], &n);
+        ranked *r = rank_group(l, s, &n);
         if (!r)
             return pg_fail(err, PG_ENOMEM, "out of memory");
         if (n == 0) {
             free(r);
             continue;
         }
-        lb_buf_printf(b, "\n#### %s\n\n", split_title[s]);
+        lb_buf_printf(b, "\n#### %s\n\n", group_title[s]);
         lb_buf_puts(b, "| # | Model | Status | Word ppl | Exact word ppl | Bits/byte | Params | "
                        "Tokenizer | Context | Books | Source |\n");
         lb_buf_puts(b, "|--:|---|---|--:|--:|--:|--:|---|---|---|---|\n");

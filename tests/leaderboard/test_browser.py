@@ -221,12 +221,14 @@ class Browser(unittest.TestCase):
         return out
 
     def test_1_no_console_errors(self):
+        print(f"# console errors, warnings, exceptions, dialogs: {self.problems()}")
         self.assertEqual(self.problems(), [])
         self.assertEqual(self.dt.eval("document.title"), "PG-19 leaderboard")
 
     def test_2_every_entry_shown(self):
         rows = self.dt.eval("Array.from(document.querySelectorAll('tr[data-entry]'))"
                             ".map(r => r.getAttribute('data-entry'))")
+        print(f"# rows shown: {len(rows)} of {len(self.ids)} entries")
         self.assertEqual(sorted(rows), self.ids)
         details = self.dt.eval("Array.from(document.querySelectorAll('details[id^=entry-]'))"
                                ".map(d => d.id.slice(6))")
@@ -240,6 +242,10 @@ class Browser(unittest.TestCase):
     def test_3_script_in_name_is_text(self):
         names = self.dt.eval("Array.from(document.querySelectorAll('a.model-name'))"
                              ".map(a => a.textContent)")
+        print(f"# model names as text: {names}")
+        n_scripts = self.dt.eval("document.scripts.length")
+        n_images = self.dt.eval("document.querySelectorAll('img').length")
+        print(f"# script elements: {n_scripts}, img elements: {n_images}")
         self.assertIn(EVIL, names)
         self.assertEqual(self.dt.eval("document.scripts.length"), 1)
         self.assertEqual(self.dt.eval("document.querySelectorAll('img').length"), 0)

@@ -468,6 +468,19 @@ class Render(Base):
                 if re.match(r"\| \d+ \|", l)]
         self.assertEqual(ppls, sorted(ppls))
 
+    def test_subsets_are_not_ranked_with_official_results(self):
+        self.accept(lbtest.sample())
+        self.accept(lbtest.sample(official=False, books=7, name="subset-run"))
+        out_dir = os.path.join(self.dir, "site")
+        rc, out, err = run("render", "-o", out_dir, "--entries", self.entries)
+        self.assertEqual(rc, 0, err)
+        md = open(os.path.join(out_dir, "leaderboard.md"), encoding="utf-8").read()
+        official, other = md.split("#### Test split (official)")[1].split("#### Other evaluations")
+        self.assertIn("tiny-ct", official)
+        self.assertNotIn("subset-run", official)
+        self.assertIn("subset-run", other)
+        self.assertIn("(exact)", other)
+
     def test_render_empty(self):
         os.makedirs(self.entries)
         out_dir = os.path.join(self.dir, "site")
