@@ -51,15 +51,17 @@ static const char *base_name(const char *path)
     return s ? s + 1 : path;
 }
 
-/* Scores one book: every token's NLL goes to the bucket of the word it
- * belongs to. t0 is the book's first token in the dump. */
-static int score_book(const pg_shard *s, const book_ref *b, const lb_nll_dump *dump, uint64_t t0,
-                      uint8_t *starts, uint64_t *freqs, lb_metrics *m, pg_error *err)
+/* Scores tokens [0, n_scored) of one book (all of them unless a prefix run):
+ * every token's NLL goes to the bucket of the word it belongs to. t0 is the
+ * book's first token in the dump. Returns the words started in *words. */
+static int score_book(const pg_shard *s, const book_ref *b, uint64_t n_scored,
+                      const lb_nll_dump *dump, uint64_t t0, uint8_t *starts, uint64_t *freqs,
+                      lb_metrics *m, uint64_t *words, pg_error *err)
 {
     uint64_t word = 0;   /* words started so far in this book */
     int bucket = -1;     /* bucket of the current word */
-    for (uint64_t start = 0; start < b->n_tokens; start += BLOCK_TOKENS) {
-        uint64_t count = b->n_tokens - start < BLOCK_TOKENS ? b->n_tokens - start : BLOCK_TOKENS;
+    for (uint64_t start = 0; start < n_scored; start += BLOCK_TOKENS) {
+        uint64_t count = n_scored - start < BLOCK_TOKENS ? n_scored - start : BLOCK_TOKENS;
         int rc = pg_shard_word_starts(s, b->index, start, count, starts, err);
         if (rc)
             return rc;
@@ -91,15 +93,16 @@ static int score_book(const pg_shard *s, const book_ref *b, const lb_nll_dump *d
         }
         word += k;
     }
-    if (word != b->n_words)
+    if (n_scored == b->n_tokens && word != b->n_words)
         return pg_fail(err, PG_ECORRUPT, "book %llu: %llu word starts, the shard says %llu words",
                        (unsigned long long)b->book_id, (unsigned long long)word,
                        (unsigned long long)b->n_words);
+    *words = word;
     return PG_OK;
 }
 
-int lb_recompute(const lb_nll_dump *dump, const char *dir, const char *split, lb_metrics *m,
-                 pg_error *err)
+int lb_recompute(const lb_nll_dump *dump, const char *dir, const char *split,
+                 uint64_t prefix_tokens, lb_metrics *m, pg_error *err)
 {
     memset(m, 0, sizeof *m);
     int split_id = pg_split_from_name(split);
@@ -205,20 +208,22 @@ int lb_recompute(const lb_nll_dump *dump, const char *dir, const char *split, lb
                          (unsigned long long)id);
             goto out;
         }
-        if (nt != b->n_tokens) {
-            rc = pg_fail(err, PG_EINVAL, "%s: book %llu has %llu NLLs but %llu tokens",
+        uint64_t want = prefix_tokens && prefix_tokens < b->n_tokens ? prefix_tokens : b->n_tokens;
+        if (nt != want) {
+            rc = pg_fail(err, PG_EINVAL, "%s: book %llu has %llu NLLs but %llu tokens%s",
                          dump->path, (unsigned long long)id, (unsigned long long)nt,
-                         (unsigned long long)b->n_tokens);
+                         (unsigned long long)want, prefix_tokens ? " in the scored prefix" : "");
             goto out;
         }
         b->seen = 1;
-        if ((rc = score_book(shards[b->shard], b, dump, t0, starts, freqs, m, err)))
+        uint64_t words = 0;
+        if ((rc = score_book(shards[b->shard], b, nt, dump, t0, starts, freqs, m, &words, err)))
             goto out;
         t0 += nt;
         m->books++;
-        m->tokens += b->n_tokens;
-        m->words += b->n_words;
-        m->bytes += b->n_bytes;
+        m->tokens += nt;
+        m->words += words;
+        m->bytes += prefix_tokens ? 0 : b->n_bytes; /* a prefix's bytes are unknown */
     }
     for (int k = 0; k < LB_BUCKETS; k++)
         m->nll += m->bucket_nll[k];
@@ -304,8 +309,9 @@ int lb_compare(const json_t *e, const lb_metrics *m, const char *nll_sha256,
     check_real(rep, "totals.nll", json_object_get(totals, "nll"), m->nll);
     check_real(rep, "totals.token_ppl", json_object_get(totals, "token_ppl"),
                exp(m->nll / (double)m->tokens));
-    check_real(rep, "totals.bits_per_byte", json_object_get(totals, "bits_per_byte"),
-               m->nll / ((double)m->bytes * M_LN2));
+    if (m->bytes) /* 0 for a prefix run, whose bits_per_byte is null */
+        check_real(rep, "totals.bits_per_byte", json_object_get(totals, "bits_per_byte"),
+                   m->nll / ((double)m->bytes * M_LN2));
     /* the headline normaliser is fixed by the validator (PG-19's word count on
      * the official splits, else the exact count); recompute with it */
     const json_t *wp = json_object_get(e, "word_ppl");
@@ -406,8 +412,14 @@ int lb_verify_entry(const char *entry_path, const char *nll_path, const char *sh
         return rc;
     }
     pg_hex(sha, 32, nll_hex);
+    /* whole and chunked runs score every token; a prefix run the first chunk_tokens */
+    const char *how = json_string_value(jget(e, "eval", "book_handling"));
+    uint64_t prefix = 0;
+    if (how && strcmp(how, "prefix") == 0)
+        prefix = (uint64_t)json_integer_value(jget(e, "eval", "chunk_tokens"));
     lb_metrics m;
-    rc = lb_recompute(&dump, shards_dir, json_string_value(jget(e, "eval", "split")), &m, err);
+    rc = lb_recompute(&dump, shards_dir, json_string_value(jget(e, "eval", "split")), prefix, &m,
+                      err);
     lb_nll_close(&dump);
     if (!rc) {
         rep->books = m.books;

@@ -45,9 +45,12 @@ typedef struct lb_verify_report {
 /* Bucket index of a word with training frequency f. */
 int lb_bucket_of(uint64_t f);
 
-/* Recomputes the metrics of `split` from the dump and the shards in dir. */
+/* Recomputes the metrics of `split` from the dump and the shards in dir.
+ * prefix_tokens = 0: every token of every book was scored (book_handling
+ * "whole" or "chunked"); else only the first prefix_tokens of each book
+ * ("prefix"), whose bytes are unknown (m->bytes = 0). */
 int lb_recompute(const lb_nll_dump *dump, const char *shards_dir, const char *split,
-                 lb_metrics *m, pg_error *err);
+                 uint64_t prefix_tokens, lb_metrics *m, pg_error *err);
 void lb_metrics_free(lb_metrics *m);
 
 /* Compares a validated measured entry with recomputed metrics; every

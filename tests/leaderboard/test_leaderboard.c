@@ -223,15 +223,19 @@ static uint64_t next_rand(void)
     return rng;
 }
 
-/* Expected metrics, computed directly from the fixture's arrays. */
-static void expected(const fixture *f, lb_metrics *m)
+/* Expected metrics, computed directly from the fixture's arrays; prefix > 0
+ * scores only the first prefix tokens of each book (bytes then unknown). */
+static void expected_prefix(const fixture *f, uint64_t prefix, lb_metrics *m)
 {
     memset(m, 0, sizeof *m);
     uint64_t t = 0;
     for (int b = 0; b < NBOOKS; b++) {
         int bucket = -1;
         uint64_t w = 0;
+        uint64_t n = prefix && prefix < book_tokens[b] ? prefix : book_tokens[b];
         for (uint64_t i = 0; i < book_tokens[b]; i++, t++) {
+            if (i >= n)
+                continue;
             if (f->starts[b][i]) {
                 bucket = lb_bucket_of(f->freqs[b][w++]);
                 m->bucket_words[bucket]++;
@@ -240,12 +244,17 @@ static void expected(const fixture *f, lb_metrics *m)
             m->bucket_nll[bucket] += f->nll[t];
         }
         m->words += w;
-        m->tokens += book_tokens[b];
-        m->bytes += book_tokens[b] * 3 + 1;
+        m->tokens += n;
+        m->bytes += prefix ? 0 : book_tokens[b] * 3 + 1;
     }
     for (int k = 0; k < LB_BUCKETS; k++)
         m->nll += m->bucket_nll[k];
     m->books = NBOOKS;
+}
+
+static void expected(const fixture *f, lb_metrics *m)
+{
+    expected_prefix(f, 0, m);
 }
 
 /* A results JSON (exact normaliser: a 3-book subset of the test split). */
@@ -271,7 +280,7 @@ static json_t *results_json(const fixture *f, const lb_metrics *m, const uint8_t
         " s:{s:s, s:s, s:I, s:s},"
         " s:{s:I, s:I, s:I, s:n, s:I},"
         " s:{s:s, s:b, s:I, s:s, s:n, s:[{s:s, s:s}, {s:s, s:s}]},"
-        " s:{s:I, s:I, s:I, s:f, s:f, s:f},"
+        " s:{s:I, s:I, s:I, s:f, s:f, s:o},"
         " s:{s:s, s:I, s:f}, s:{s:s, s:I, s:f}, s:o,"
         " s:{s:f, s:f}, s:{s:s, s:s}, s:s, s:{s:s, s:I, s:n}}",
         "schema", "pg19-results/1",
@@ -287,7 +296,7 @@ static json_t *results_json(const fixture *f, const lb_metrics *m, const uint8_t
         "file", "test-00001.pgs", "sha256", f->shard_sha[1],
         "totals", "tokens", (json_int_t)m->tokens, "bytes", (json_int_t)m->bytes, "words",
         (json_int_t)m->words, "nll", m->nll, "token_ppl", exp(m->nll / (double)m->tokens),
-        "bits_per_byte", m->nll / ((double)m->bytes * M_LN2),
+        "bits_per_byte", m->bytes ? json_real(m->nll / ((double)m->bytes * M_LN2)) : json_null(),
         "word_ppl", "normaliser", "exact", "words", (json_int_t)m->words, "value", ppl,
         "word_ppl_exact", "normaliser", "exact", "words", (json_int_t)m->words, "value", ppl,
         "buckets", buckets,
@@ -648,6 +657,58 @@ static void test_verify_tampered_metric(void **state)
     expect_not_verified(f, 0);
 }
 
+/* `harness run --max-tokens-per-book P` scores the first P tokens of each
+ * book ("prefix"); verify recomputes exactly that. */
+static void test_verify_prefix(void **state)
+{
+    (void)state;
+    fixture *f = &fx;
+    const uint64_t P = 1000; /* longer than book 1 (700 tokens): it is scored whole */
+    lb_metrics m;
+    expected_prefix(f, P, &m);
+    uint8_t vocab_sha[32];
+    pg_sha256("test vocabulary", 15, vocab_sha);
+    json_t *r = results_json(f, &m, vocab_sha);
+    json_t *ev = json_object_get(r, "eval"), *tot = json_object_get(r, "totals");
+    json_object_set_new(ev, "book_handling", json_string("prefix"));
+    json_object_set_new(ev, "chunk_tokens", json_integer((json_int_t)P));
+    store_entry(f, r, "prefix");
+    /* the dump holds the first P NLLs of each book */
+    uint64_t ids[NBOOKS], counts[NBOOKS], t = 0, o = 0;
+    float *nll = malloc(f->n_tokens * sizeof *nll);
+    for (int b = 0; b < NBOOKS; b++) {
+        ids[b] = book_ids[b];
+        counts[b] = book_tokens[b] < P ? book_tokens[b] : P;
+        memcpy(nll + t, f->nll + o, counts[b] * sizeof *nll);
+        t += counts[b];
+        o += book_tokens[b];
+    }
+    size_t size;
+    uint8_t *d = make_dump(NBOOKS, ids, counts, nll, &size);
+    snprintf(f->dump_path, sizeof f->dump_path, "%s/prefix.nll", tmpdir);
+    assert_int_equal(write_file(f->dump_path, d, size), 0);
+    lb_verify_report rep;
+    pg_error err;
+    if (lb_verify_entry(f->entry_path, f->dump_path, f->shard_dir, &rep, &err))
+        fail_msg("verify failed: %s", err.msg);
+    for (size_t i = 0; i < rep.n_mismatch; i++)
+        print_error("mismatch: %s\n", rep.mismatch[i]);
+    assert_int_equal(rep.n_mismatch, 0);
+    assert_int_equal(rep.tokens, P + 700 + P);
+    lb_verify_report_free(&rep);
+    /* the same dump against an entry that claims whole books does not verify */
+    json_object_set_new(ev, "book_handling", json_string("whole"));
+    json_object_set_new(ev, "chunk_tokens", json_null());
+    json_object_set_new(tot, "bytes", json_integer((json_int_t)(book_tokens[0] * 3 + 1)));
+    json_object_set_new(tot, "bits_per_byte",
+                        json_real(m.nll / ((double)(book_tokens[0] * 3 + 1) * M_LN2)));
+    store_entry(f, r, "prefix-as-whole");
+    expect_not_verified(f, 1);
+    json_decref(r);
+    free(d);
+    free(nll);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -659,6 +720,7 @@ int main(void)
         cmocka_unit_test(test_verify_honest),
         cmocka_unit_test(test_verify_tampered_dump),
         cmocka_unit_test(test_verify_tampered_metric),
+        cmocka_unit_test(test_verify_prefix),
     };
     int failed = cmocka_run_group_tests_name("leaderboard", tests, NULL, NULL);
     failed += cmocka_run_group_tests_name("leaderboard_verify", verify_tests, setup_fixture,

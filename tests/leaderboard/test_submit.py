@@ -239,6 +239,27 @@ class RejectShape(Base):
         self.reject(edit(lambda s: s["eval"].update(chunk_tokens=512)),
                     r"eval\.chunk_tokens: must be null")
 
+    def test_prefix_runs(self):
+        # `harness run --max-tokens-per-book P`: only a prefix of each book is
+        # scored, its bytes are unknown; never the official benchmark
+        def prefix(s):
+            s["eval"].update(official=False, books=3, book_handling="prefix", chunk_tokens=200)
+            s["totals"].update(bytes=0, bits_per_byte=None)
+            s["word_ppl"] = dict(s["word_ppl_exact"])
+        os.remove(self.accept(edit(prefix)))
+        self.reject(edit(lambda s: (prefix(s), s["eval"].update(official=True, books=100))),
+                    r"eval\.official: a run that scores only a prefix")
+        self.reject(edit(lambda s: (prefix(s), s["eval"].update(chunk_tokens=None))),
+                    r'eval\.chunk_tokens: must be set when book_handling is "prefix"')
+        self.reject(edit(lambda s: (prefix(s), s["totals"].update(bytes=5))),
+                    r"totals\.bytes: 5 is out of range \[0, 0\]")
+        self.reject(edit(lambda s: (prefix(s), s["totals"].update(bits_per_byte=1.0))),
+                    r"totals\.bits_per_byte: must be null for a prefix run")
+        # bytes 0 / null bits per byte are only for prefix runs
+        self.reject(edit(lambda s: s["totals"].update(bytes=0)), r"totals\.bytes: 0 is out of range")
+        self.reject(edit(lambda s: s["totals"].update(bits_per_byte=None)),
+                    r"totals\.bits_per_byte: must not be null")
+
     def test_weights_or_seed(self):
         self.reject(edit(lambda s: s["model"].update(random_init_seed=3)), r"exactly one of")
         self.reject(edit(lambda s: s["model"].update(weights_sha256=None)), r"exactly one of")
