@@ -21,10 +21,10 @@ leaderboard_test_LIBS := $(LEADERBOARD_LIBS)
 # builds build/fuzz/leaderboard_fuzz; run it on a copy of the seed corpus:
 #   build/fuzz/leaderboard_fuzz -max_len=65536 CORPUS_DIR leaderboard/fuzz/corpus
 LEADERBOARD_FUZZ_SRCS := leaderboard/fuzz/fuzz_validate.c leaderboard/results.c \
-                         common/error.c common/atomic_file.c
+                         leaderboard/render.c common/error.c common/atomic_file.c common/hash.c
 .PHONY: leaderboard-fuzz
 leaderboard-fuzz: build/fuzz/leaderboard_fuzz
-build/fuzz/leaderboard_fuzz: $(LEADERBOARD_FUZZ_SRCS) leaderboard/results.h
+build/fuzz/leaderboard_fuzz: $(LEADERBOARD_FUZZ_SRCS) leaderboard/results.h leaderboard/render.h
 	@mkdir -p $(@D)
 	clang -std=c11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined \
-	  -o $@ $(LEADERBOARD_FUZZ_SRCS) -ljansson -lm
+	  -o $@ $(LEADERBOARD_FUZZ_SRCS) -ljansson -lm -lcrypto

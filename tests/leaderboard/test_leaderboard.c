@@ -21,6 +21,7 @@
 #include "common/hash.h"
 #include "leaderboard/entries.h"
 #include "leaderboard/nll_dump.h"
+#include "leaderboard/render.h"
 #include "leaderboard/results.h"
 #include "leaderboard/verify.h"
 #include "shards/shard_reader.h"
@@ -51,6 +52,16 @@ static void test_seed_corpus(void **state)
         int sub = parsed ? lb_validate(root, LB_SUBMISSION, path, &err) : PG_EINVAL;
         int ent = parsed ? lb_validate(root, LB_ENTRY, path, &err) : PG_EINVAL;
         lb_validate(root ? root : json_null(), LB_REPORTED_SUBMISSION, path, &err);
+        if (ent == 0) { /* as the fuzz target does: a valid entry renders */
+            lb_entry e = {.path = path, .id = de->d_name, .json = root};
+            lb_entry_list l = {.items = &e, .n = 1};
+            lb_buf b;
+            assert_int_equal(lb_render_html(&l, &b, &err), 0);
+            assert_non_null(strstr(b.data, "</html>"));
+            lb_buf_free(&b);
+            assert_int_equal(lb_render_markdown(&l, &b, &err), 0);
+            lb_buf_free(&b);
+        }
         /* the seed names say what the validator must conclude */
         if (strncmp(de->d_name, "submission-", 11) == 0) {
             if (sub != 0)
