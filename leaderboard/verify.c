@@ -391,6 +391,8 @@ int lb_verify_entry(const char *entry_path, const char *nll_path, const char *sh
     int rc = lb_load_file(entry_path, &e, err);
     if (!rc)
         rc = lb_validate(e, LB_ENTRY, entry_path, err);
+    if (!rc)
+        rc = lb_entry_check_name(entry_path, e, err);
     if (rc) {
         json_decref(e);
         return rc;

@@ -512,3 +512,25 @@ class Render(Base):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class VerifyCli(Base):
+    def test_usage_and_refusals(self):
+        seed = os.path.join(ENTRIES, sorted(os.listdir(ENTRIES))[0])
+        self.assertEqual(run("verify", seed)[0], 2)
+        self.assertEqual(run("verify", seed, "--nll")[0], 2)
+        nll = self.write(lbtest.nll_dump([(1, [0.5, 1.0])]), "x.nll")
+        rc, out, err = run("verify", seed, "--nll", nll, "--shards", self.dir)
+        self.assertEqual(rc, 1)
+        self.assertIn("a reported entry has no measurements to recompute", err)
+        path = self.accept(lbtest.sample())
+        rc, out, err = run("verify", path, "--nll", nll, "--shards", self.dir)
+        self.assertEqual(rc, 1)
+        self.assertIn("no test-NNNNN.pgs shard files", err)
+        good = lbtest.nll_dump([(1, [0.5, 1.0])])
+        bad = self.write(good[:-1] + bytes([good[-1] ^ 0xFF]), "bad.nll")
+        rc, out, err = run("verify", path, "--nll", bad, "--shards", self.dir)
+        self.assertEqual(rc, 1)
+        self.assertIn("CRC32C mismatch", err)
+        with open(path) as f:
+            self.assertFalse(json.load(f)["provenance"]["verified"])
