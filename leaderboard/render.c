@@ -254,7 +254,7 @@ static void describe_books(const json_t *e, char *out, size_t cap)
     if (hb)
         snprintf(nb, sizeof nb, "%.0f %s", books, split ? split : "");
     if (!how)
-        snprintf(out, cap, "%s books, handling not reported", nb);
+        snprintf(out, cap, "%s books, handling \xe2\x80\x94", nb);
     else if (strcmp(how, "chunked") == 0 && jnum(e, "eval.chunk_tokens", &chunk))
         snprintf(out, cap, "%s books, chunks of %.0f tokens", nb, chunk);
     else
@@ -320,7 +320,7 @@ static ranked *rank_group(const lb_entry_list *l, int group, size_t *n)
 /* ---- HTML ---------------------------------------------------------------- */
 
 static const char page_style[] =
-    "body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1200px;padding:0 1em;"
+    "body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1500px;padding:0 1em;"
     "color:#1a1a1a}\n"
     "table{border-collapse:collapse;margin:1em 0}th,td{padding:.3em .6em;border-bottom:1px solid "
     "#ddd;text-align:left;vertical-align:top}\n"
@@ -334,7 +334,8 @@ static const char page_style[] =
     ".unknown{color:#999}.fam{color:#666;font-size:.85em}\n"
     "table.kv td:first-child{font-family:monospace;color:#555}\n"
     "details{margin:.4em 0}summary{cursor:pointer}\n"
-    ".scroll{overflow-x:auto}td.src{font-size:.8em;min-width:14em;max-width:24em}\n";
+    ".scroll{overflow-x:auto}td.src{font-size:.8em;min-width:14em;max-width:24em}\n"
+    "td.txt{min-width:7em}th{font-size:.9em}\n";
 
 /* Sorts a table by the data-v values of the clicked column; unknown values
  * (empty data-v) stay last in both directions. */
@@ -381,6 +382,13 @@ static const char *const columns[][2] = {
     {"Source", "txt"}};
 enum { NCOLS = sizeof columns / sizeof columns[0] };
 
+/* A text cell: sorts by its text; the em dash of an unknown value sorts last. */
+static void text_cell(cell *c)
+{
+    c->known = strcmp(c->text, "\xe2\x80\x94") != 0;
+    snprintf(c->sort, sizeof c->sort, "%.63s", c->known ? c->text : "");
+}
+
 static void html_row(lb_buf *b, size_t rank, const lb_entry *en)
 {
     const json_t *e = en->json;
@@ -425,15 +433,15 @@ static void html_row(lb_buf *b, size_t rank, const lb_entry *en)
     k = jnum(e, "model.params", &v);
     cell_num(&c, k, v, fmt_params);
     html_cell(b, &c, 1);
-    cell t = {.known = 1};
+    cell t;
     describe_tokenizer(e, t.text, sizeof t.text);
-    snprintf(t.sort, sizeof t.sort, "%.63s", t.text);
+    text_cell(&t);
     html_cell(b, &t, 0);
     describe_context(e, t.text, sizeof t.text);
-    snprintf(t.sort, sizeof t.sort, "%.63s", t.text);
+    text_cell(&t);
     html_cell(b, &t, 0);
     describe_books(e, t.text, sizeof t.text);
-    snprintf(t.sort, sizeof t.sort, "%.63s", t.text);
+    text_cell(&t);
     html_cell(b, &t, 0);
     const char *src = jstr(e, "provenance.source"), *date = jstr(e, "date");
     lb_buf_puts(b, "<td class=\"src\" data-v=\"");
@@ -535,6 +543,9 @@ static void html_chart(lb_buf *b, const ranked *r, size_t n, const char *split)
             continue;
         lb_buf_printf(b, "<span style=\"color:%s\">\xe2\x96\xa0</span> ", colors[j % 8]);
         lb_buf_html(b, jstr(r[i].e->json, "model.name"));
+        lb_buf_puts(b, " (");
+        lb_buf_html(b, jstr(r[i].e->json, "eval.split"));
+        lb_buf_puts(b, ")");
         lb_buf_puts(b, " &nbsp; ");
         j++;
     }
