@@ -103,3 +103,48 @@ class DemoStage(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class HarnessIntegration(unittest.TestCase):
+    """Once the harness (issue 5) is on the branch: its own output, on shards
+    from the shard writer, is accepted by submit and verified by verify."""
+
+    def test_harness_results_verify(self):
+        harness = os.path.join(BIN, "harness")
+        exe = os.path.join(TEST_BIN, "leaderboard_test")
+        cfg_src = os.path.join(TOP, "models", "txl-tiny.json")
+        if not (os.access(harness, os.X_OK) and os.path.exists(cfg_src)):
+            self.skipTest("the harness is not built on this branch")
+        if not os.access(exe, os.X_OK):
+            self.skipTest(f"{exe} not built")
+        with tempfile.TemporaryDirectory() as work:
+            env = dict(os.environ, PG19_LB_FIXTURE_OUT=work)
+            subprocess.run([exe], env=env, cwd=TOP, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, check=True)
+            with open(cfg_src) as f:
+                cfg = json.load(f)
+            cfg["vocab_size"] = 200  # the fixture's vocabulary
+            cfg_path = os.path.join(work, "txl-tiny-200.json")
+            with open(cfg_path, "w") as f:
+                json.dump(cfg, f)
+            out = os.path.join(work, "harness")
+            os.makedirs(out)
+            # a prefix run keeps this quick under the sanitizers
+            p = subprocess.run([harness, "run", "--model", cfg_path, "--random-init", "3",
+                                "--split", "test", "--shards", os.path.join(work, "shards"),
+                                "--max-tokens-per-book", "64",
+                                "--out", os.path.join(out, "test.json"),
+                                "--nll-dump", os.path.join(out, "test.nll")],
+                               cwd=TOP, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            self.assertEqual(p.returncode, 0, p.stdout.decode(errors="replace"))
+            entries = os.path.join(work, "entries")
+            lb = os.path.join(BIN, "leaderboard")
+            p = subprocess.run([lb, "submit", os.path.join(out, "test.json"), "--entries", entries],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
+            entry = p.stdout.decode().split("accepted: ")[1].strip()
+            p = subprocess.run([lb, "verify", entry, "--nll", os.path.join(out, "test.nll"),
+                                "--shards", os.path.join(work, "shards")],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            self.assertEqual(p.returncode, 0, p.stdout.decode(errors="replace"))
+            self.assertIn("verified:", p.stdout.decode())
