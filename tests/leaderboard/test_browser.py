@@ -206,22 +206,25 @@ class Browser(unittest.TestCase):
             cls.proc.stderr.close()
             cls.tmp.cleanup()
 
-    def problems(self):
+    def problems(self, levels=("error",)):
+        """Console errors, uncaught exceptions, browser log errors (CSP
+        violations land there) and dialogs seen so far."""
         out = []
         for e in self.dt.events:
             m, p = e["method"], e.get("params", {})
             if m == "Runtime.exceptionThrown":
                 out.append(("exception", p["exceptionDetails"].get("text")))
-            elif m == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert", "warning"):
+            elif m == "Runtime.consoleAPICalled" and p.get("type") in levels + ("assert",):
                 out.append(("console." + p["type"], [a.get("value") for a in p.get("args", [])]))
-            elif m == "Log.entryAdded" and p["entry"]["level"] in ("error", "warning"):
+            elif m == "Log.entryAdded" and p["entry"]["level"] in levels:
                 out.append(("log", p["entry"].get("text")))
             elif m == "Page.javascriptDialogOpening":
                 out.append(("dialog", p.get("message")))
         return out
 
     def test_1_no_console_errors(self):
-        print(f"# console errors, warnings, exceptions, dialogs: {self.problems()}")
+        print(f"# console errors, exceptions, dialogs: {self.problems()}")
+        print(f"# warnings (not failures): {self.problems(('warning',))}")
         self.assertEqual(self.problems(), [])
         self.assertEqual(self.dt.eval("document.title"), "PG-19 leaderboard")
 
