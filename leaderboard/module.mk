@@ -17,13 +17,21 @@ leaderboard_test_SRCS := tests/leaderboard/test_leaderboard.c $(LEADERBOARD_LIB_
                          $(SHARD_WRITER_SRCS)
 leaderboard_test_LIBS := $(LEADERBOARD_LIBS)
 
-# libFuzzer target for the JSON validation (clang): `make leaderboard-fuzz`
-# builds build/fuzz/leaderboard_fuzz; run it on a copy of the seed corpus:
-#   build/fuzz/leaderboard_fuzz -max_len=65536 CORPUS_DIR leaderboard/fuzz/corpus
+# libFuzzer targets (clang): `make leaderboard-fuzz` builds
+# build/fuzz/leaderboard_fuzz (JSON validation and rendering) and
+# build/fuzz/leaderboard_fuzz_nll (NLL dump reader); run each on a copy of its
+# seed corpus (leaderboard/fuzz/corpus, leaderboard/fuzz/nll_corpus), see
+# leaderboard/README.md.
 LEADERBOARD_FUZZ_SRCS := leaderboard/fuzz/fuzz_validate.c leaderboard/results.c \
                          leaderboard/render.c common/error.c common/atomic_file.c common/hash.c
+LEADERBOARD_FUZZ_NLL_SRCS := leaderboard/fuzz/fuzz_nll.c leaderboard/nll_dump.c common/error.c \
+                             common/hash.c
 .PHONY: leaderboard-fuzz
-leaderboard-fuzz: build/fuzz/leaderboard_fuzz
+leaderboard-fuzz: build/fuzz/leaderboard_fuzz build/fuzz/leaderboard_fuzz_nll
+build/fuzz/leaderboard_fuzz_nll: $(LEADERBOARD_FUZZ_NLL_SRCS) leaderboard/nll_dump.h
+	@mkdir -p $(@D)
+	clang -std=c11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined \
+	  -o $@ $(LEADERBOARD_FUZZ_NLL_SRCS) -lcrypto
 build/fuzz/leaderboard_fuzz: $(LEADERBOARD_FUZZ_SRCS) leaderboard/results.h leaderboard/render.h
 	@mkdir -p $(@D)
 	clang -std=c11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined \

@@ -28,9 +28,14 @@ typedef struct lb_nll_dump {
     const uint8_t *map;
     size_t size;
     uint64_t n_books, n_tokens;
+    int mapped;            /* lb_nll_close unmaps */
 } lb_nll_dump;
 
 int lb_nll_open(const char *path, lb_nll_dump *d, pg_error *err);
+/* The same checks on a dump already in memory (data must outlive d; the
+ * fuzz target uses this). `path` names it in messages. */
+int lb_nll_parse(const uint8_t *data, size_t size, const char *path, lb_nll_dump *d,
+                 pg_error *err);
 void lb_nll_close(lb_nll_dump *d);
 /* Book i's id and token count (i < n_books). */
 void lb_nll_book(const lb_nll_dump *d, uint64_t i, uint64_t *book_id, uint64_t *n_tokens);

@@ -80,6 +80,44 @@ static void test_seed_corpus(void **state)
     assert_true(n >= 8);
 }
 
+/* The NLL-dump fuzz seeds: valid-* parse, reject-* do not; every value of a
+ * parsed dump is readable. */
+static void test_nll_corpus(void **state)
+{
+    (void)state;
+    const char *dir = "leaderboard/fuzz/nll_corpus";
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *de;
+    int n = 0;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        char *buf;
+        size_t len;
+        pg_error err;
+        assert_int_equal(pg_read_file(path, 1 << 20, &buf, &len, &err), 0);
+        lb_nll_dump dump;
+        int rc = lb_nll_parse((const uint8_t *)buf, len, path, &dump, &err);
+        if (strncmp(de->d_name, "valid-", 6) == 0) {
+            if (rc)
+                fail_msg("%s rejected: %s", path, err.msg);
+            double sum = 0;
+            for (uint64_t t = 0; t < dump.n_tokens; t++)
+                sum += lb_nll_value(&dump, t);
+            assert_true(sum >= 0);
+        } else if (strncmp(de->d_name, "reject-", 7) == 0) {
+            assert_int_not_equal(rc, 0);
+        }
+        free(buf);
+        n++;
+    }
+    closedir(d);
+    assert_true(n >= 4);
+}
+
 /* ---- small helpers --------------------------------------------------------- */
 
 static char tmpdir[256];
@@ -724,6 +762,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seed_corpus),
+        cmocka_unit_test(test_nll_corpus),
         cmocka_unit_test(test_bucket_boundaries),
         cmocka_unit_test_setup_teardown(test_nll_dump_reader, setup_tmp, teardown_tmp),
     };
