@@ -1,0 +1,7 @@
+# shards/: the PG19SHRD shard format (FORMAT.md), its reader and writer, and
+# the `shards` tool. reader.mk defines SHARD_READER_SRCS/LIBS for others.
+include shards/reader.mk
+
+UNIT_TESTS += shards_test
+shards_test_SRCS := tests/shards/test_shards.c $(SHARD_READER_SRCS) $(SHARD_WRITER_SRCS)
+shards_test_LIBS := $(SHARD_READER_LIBS)
