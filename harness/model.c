@@ -495,33 +495,52 @@ double pg_state_flops(const pg_state *s)
 }
 /* ---------------------------------------------------------------- layers */
 
-/* Output columns are split into fixed chunks of MATMUL_CHUNK; each chunk is
- * one single-threaded sgemm. The split does not depend on the thread count,
- * so results are bitwise identical for any number of threads. */
+/* Matrix products are cut into tasks that do not depend on the thread count
+ * or on the batch: one per (row segment, chunk of MATMUL_CHUNK output
+ * columns), each a single-threaded sgemm. A segment is one slot's rows, so
+ * a book's numbers do not depend on which books share its batch (OpenBLAS
+ * results for a row change with the row count M of the call), and results
+ * are bitwise identical for any number of threads. */
 #define MATMUL_CHUNK 256
 
-/* out[T, N] (+)= in[T, K] W[N, K]^T (+ bias[N]); accumulate adds to out. */
-static void matmul(pg_state *s, float *out, int ldo, const float *in, int ldi, const float *w,
-                   const float *bias, int T, int K, int N, int accumulate)
+typedef struct segs {
+    int n;
+    const int *row0, *len; /* rows [row0[i], row0[i] + len[i]) */
+} segs;
+
+/* out[r, N] (+)= in[r, K] W[N, K]^T (+ bias[N]) for the rows r of every
+ * segment; accumulate adds to out. */
+static void matmul_segs(pg_state *s, float *out, int ldo, const float *in, int ldi,
+                        const float *w, const float *bias, segs sg, int K, int N,
+                        int accumulate)
 {
-    if (T == 0 || N == 0)
-        return;
-    s->flops += 2.0 * T * (double)K * N;
-    int nchunks = (N + MATMUL_CHUNK - 1) / MATMUL_CHUNK;
-    int nt = pg_get_threads();
-    if (nt > nchunks)
-        nt = nchunks;
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int ch = 0; ch < nchunks; ch++) {
+    int nchunks = (N + MATMUL_CHUNK - 1) / MATMUL_CHUNK, ntask = sg.n * nchunks;
+    for (int i = 0; i < sg.n; i++)
+        s->flops += 2.0 * sg.len[i] * (double)K * N;
+#pragma omp parallel for num_threads(pg_get_threads()) schedule(dynamic, 1)
+    for (int task = 0; task < ntask; task++) {
+        int seg = task / nchunks, ch = task % nchunks, T = sg.len[seg];
+        if (T == 0)
+            continue;
         int n0 = ch * MATMUL_CHUNK, n1 = n0 + MATMUL_CHUNK < N ? n0 + MATMUL_CHUNK : N;
-        float beta = accumulate ? 1.0f : 0.0f;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, n1 - n0, K, 1.0f, in, ldi,
-                    w + (size_t)n0 * K, K, beta, out + n0, ldo);
+        float *o = out + (size_t)sg.row0[seg] * ldo;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, n1 - n0, K, 1.0f,
+                    in + (size_t)sg.row0[seg] * ldi, ldi, w + (size_t)n0 * K, K,
+                    accumulate ? 1.0f : 0.0f, o + n0, ldo);
         if (bias)
             for (int t = 0; t < T; t++)
                 for (int n = n0; n < n1; n++)
-                    out[(size_t)t * ldo + n] += bias[n];
+                    o[(size_t)t * ldo + n] += bias[n];
     }
+}
+
+/* One segment of T rows. */
+static void matmul(pg_state *s, float *out, int ldo, const float *in, int ldi, const float *w,
+                   const float *bias, int T, int K, int N, int accumulate)
+{
+    int row0 = 0;
+    segs sg = {1, &row0, &T};
+    matmul_segs(s, out, ldo, in, ldi, w, bias, sg, K, N, accumulate);
 }
 
 /* out[T, d] = LayerNorm(in[T, d]) * w + b */
@@ -758,14 +777,17 @@ int pg_forward(const pg_model *m, pg_state *s, const uint32_t *tokens, const int
     const pg_model_config *c = &m->cfg;
     int B = s->n_slots, d = c->d_model, H = c->n_head, dh = c->d_head, HD = H * dh;
     int nm = s->n_mem, V = c->vocab_size;
-    int row0[4096], cat0[4096], T = 0, C = 0, Kmax = 0;
+    int row0[4096], cat0[4096], catlen[4096], T = 0, C = 0, Kmax = 0;
     for (int b = 0; b < B; b++) {
         if (lens[b] < 0 || lens[b] > s->window)
             return pg_fail(err, PG_EINVAL, "forward: slot %d: %d tokens, window is %d", b,
                            lens[b], s->window);
         row0[b] = T;
+        cat0[b] = 0;
+        catlen[b] = 0;
         T += lens[b];
     }
+    segs rows = {B, row0, lens};
     for (int t = 0; t < T; t++)
         if (tokens[t] >= (uint32_t)V)
             return pg_fail(err, PG_EINVAL, "forward: token id %u >= vocabulary size %d",
@@ -778,7 +800,7 @@ int pg_forward(const pg_model *m, pg_state *s, const uint32_t *tokens, const int
         const pg_layer_params *lp = &m->layers[l];
         /* ln[T, d] = LN1(x); q[T, HD] = ln Wq^T */
         layernorm(s->ln, s->x, lp->ln1_w, lp->ln1_b, T, d, c->ln_eps);
-        matmul(s, s->q, HD, s->ln, d, lp->wq, NULL, T, d, HD, 0);
+        matmul_segs(s, s->q, HD, s->ln, d, lp->wq, NULL, rows, d, HD, 0);
         /* cat[C, d] = per slot LN1(concat(cmem, mem)) then the window's ln rows */
         C = 0;
         Kmax = 0;
@@ -795,13 +817,18 @@ int pg_forward(const pg_model *m, pg_state *s, const uint32_t *tokens, const int
             layernorm(dst, dst, lp->ln1_w, lp->ln1_b, cm + mm, d, c->ln_eps);
             memcpy(dst + (size_t)(cm + mm) * d, s->ln + (size_t)row0[b] * d,
                    sizeof(float) * (size_t)lens[b] * d);
+            catlen[b] = cm + mm + lens[b];
             C += cm + mm + lens[b];
             Kmax = cm + mm + lens[b] > Kmax ? cm + mm + lens[b] : Kmax;
         }
         /* k, v [C, HD]; r[Kmax, HD] = pos Wr^T */
-        matmul(s, s->k, HD, s->cat, d, lp->wk, NULL, C, d, HD, 0);
-        matmul(s, s->v, HD, s->cat, d, lp->wv, NULL, C, d, HD, 0);
-        matmul(s, s->r, HD, s->pos, d, lp->wr, NULL, Kmax, d, HD, 0);
+        segs cats = {B, cat0, catlen};
+        matmul_segs(s, s->k, HD, s->cat, d, lp->wk, NULL, cats, d, HD, 0);
+        matmul_segs(s, s->v, HD, s->cat, d, lp->wv, NULL, cats, d, HD, 0);
+        /* all span rows, not just Kmax: a row count that depends on the batch
+         * would make a book's numbers depend on its neighbours (see segs) */
+        (void)Kmax;
+        matmul(s, s->r, HD, s->pos, d, lp->wr, NULL, s->span, d, HD, 0);
         /* attention, one task per (slot, head) */
         int want_usage = c->compression == PG_COMPRESS_MOST_USED;
         int ntask = B * H;
@@ -839,16 +866,16 @@ int pg_forward(const pg_model *m, pg_state *s, const uint32_t *tokens, const int
             if (lens[b])
                 update_memory(s, c, lp, l, b, s->x + (size_t)row0[b] * d, lens[b]);
         /* x += att Wo^T */
-        matmul(s, s->x, d, s->att, HD, lp->wo, NULL, T, HD, d, 1);
+        matmul_segs(s, s->x, d, s->att, HD, lp->wo, NULL, rows, HD, d, 1);
         /* x += W2 relu(W1 LN2(x) + b1) + b2 */
         layernorm(s->ln, s->x, lp->ln2_w, lp->ln2_b, T, d, c->ln_eps);
-        matmul(s, s->ff, c->d_ff, s->ln, d, lp->w1, lp->b1, T, d, c->d_ff, 0);
+        matmul_segs(s, s->ff, c->d_ff, s->ln, d, lp->w1, lp->b1, rows, d, c->d_ff, 0);
         relu(s->ff, (size_t)T * c->d_ff);
-        matmul(s, s->x, d, s->ff, c->d_ff, lp->w2, lp->b2, T, c->d_ff, d, 1);
+        matmul_segs(s, s->x, d, s->ff, c->d_ff, lp->w2, lp->b2, rows, c->d_ff, d, 1);
     }
     /* logits[T, V] = LNf(x) E^T */
     layernorm(s->ln, s->x, m->lnf_w, m->lnf_b, T, d, c->ln_eps);
-    matmul(s, s->logits, V, s->ln, d, m->tok_emb, NULL, T, d, V, 0);
+    matmul_segs(s, s->logits, V, s->ln, d, m->tok_emb, NULL, rows, d, V, 0);
     *logits = s->logits;
     return 0;
 }
