@@ -389,17 +389,18 @@ struct pg_state {
     float *q;                 /* [B*W, HD] */
     float *att;               /* [B*W, HD] */
     float *ff;                /* [B*W, d_ff] */
-    float *cat;               /* [B*span, d] LN(concat(cmem, mem, h)) */
-    float *k, *v;             /* [B*span, HD] */
+    float *cat;               /* [B, span, d] LN(concat(cmem, mem, h)) per slot */
+    float *k, *v;             /* [B, span, HD] */
     float *pos;               /* [span, d] sinusoid of distance t */
-    float *r;                 /* [span, HD] */
+    float *r;                 /* [n_layer, span, HD] projected positions */
     float *usage_part;        /* [B, H, n_m] */
     float *scratch;           /* per thread: qu, qv [W, dh]; ac, bd [W, span] */
     size_t scratch_per_thread;
-    float *comp_in, *comp_out, *comp_gather; /* [n_m+W, d] each */
-    float *comp_w, *comp_usage;               /* [d, d], [n_m+W] */
-    int *comp_idx;            /* [n_m+W] */
+    /* per thread, for compression: [n_m+W, d] x3, [d, d], [n_m+W] */
+    float *comp_in, *comp_out, *comp_gather, *comp_w, *comp_usage;
+    int *comp_idx;            /* per thread [n_m+W] */
     float *logits;            /* [B*W, V] */
+    int *row0, *cat0, *catlen; /* [B] first row, first cat row, cat rows of each slot */
     double flops;
     float *block;             /* the one allocation */
 };
@@ -415,7 +416,7 @@ int pg_state_new(const pg_model *m, int n_slots, int window, pg_state **out, pg_
     size_t B = (size_t)n_slots, W = (size_t)window, L = (size_t)c->n_layer;
     size_t d = (size_t)c->d_model, hd = (size_t)c->n_head * c->d_head, dh = (size_t)c->d_head;
     size_t nm = (size_t)c->memory, ncm = (size_t)c->compressed_memory;
-    size_t span = ncm + nm + W;
+    size_t span = ncm + nm + W, nt;
     s->n_slots = n_slots;
     s->window = window;
     s->n_mem = (int)nm;
@@ -427,13 +428,14 @@ int pg_state_new(const pg_model *m, int n_slots, int window, pg_state **out, pg_
     s->n_threads = pg_get_threads();
     if (omp_get_max_threads() > s->n_threads)
         s->n_threads = omp_get_max_threads();
+    nt = (size_t)s->n_threads;
     s->scratch_per_thread = 2 * W * dh + 2 * W * span;
     size_t sizes[] = {
         L * B * nm * d, L * B * ncm * d, L * B * nm,
         B * W * d, B * W * d, B * W * hd, B * W * hd, B * W * (size_t)c->d_ff,
-        B * span * d, B * span * hd, B * span * hd, span * d, span * hd,
-        B * (size_t)c->n_head * nm, (size_t)s->n_threads * s->scratch_per_thread,
-        (nm + W) * d, (nm + W) * d, (nm + W) * d, d * d, nm + W,
+        B * span * d, B * span * hd, B * span * hd, span * d, L * span * hd,
+        B * (size_t)c->n_head * nm, nt * s->scratch_per_thread,
+        nt * (nm + W) * d, nt * (nm + W) * d, nt * (nm + W) * d, nt * d * d, nt * (nm + W),
         B * W * (size_t)c->vocab_size};
     float **ptrs[] = {&s->mem, &s->cmem, &s->usage, &s->x, &s->ln, &s->q, &s->att, &s->ff,
                       &s->cat, &s->k, &s->v, &s->pos, &s->r, &s->usage_part, &s->scratch,
@@ -444,18 +446,23 @@ int pg_state_new(const pg_model *m, int n_slots, int window, pg_state **out, pg_
         total += sizes[i];
     s->mem_len = calloc(L * B, sizeof(int));
     s->cmem_len = calloc(L * B, sizeof(int));
-    s->comp_idx = calloc(nm + W, sizeof(int));
+    s->comp_idx = calloc(nt * (nm + W), sizeof(int));
+    s->row0 = calloc(3 * B, sizeof(int));
     s->block = total < ((size_t)1 << 40) ? calloc(total, sizeof(float)) : NULL;
-    if (!s->mem_len || !s->cmem_len || !s->comp_idx || !s->block) {
+    if (!s->mem_len || !s->cmem_len || !s->comp_idx || !s->row0 || !s->block) {
         pg_state_free(s);
         return pg_fail(err, PG_ENOMEM, "state: cannot allocate %zu floats for %d slots", total,
                        n_slots);
     }
+    s->cat0 = s->row0 + B;
+    s->catlen = s->cat0 + B;
     float *p = s->block;
     for (size_t i = 0; i < n; i++) {
         *ptrs[i] = p;
         p += sizes[i];
     }
+    for (size_t b = 0; b < B; b++)
+        s->cat0[b] = (int)(b * span);
     /* Sinusoid of distance t: [sin(t f_0) .. sin(t f_{d/2-1}), cos(t f_0) ..],
      * f_k = 10000^(-2k/d), as in Transformer-XL. */
     for (size_t t = 0; t < span; t++)
@@ -475,6 +482,7 @@ void pg_state_free(pg_state *s)
     free(s->mem_len);
     free(s->cmem_len);
     free(s->comp_idx);
+    free(s->row0);
     free(s->block);
     free(s);
 }
@@ -493,15 +501,33 @@ double pg_state_flops(const pg_state *s)
 {
     return s->flops;
 }
+
 /* ---------------------------------------------------------------- layers */
 
-/* Matrix products are cut into tasks that do not depend on the thread count
- * or on the batch: one per (row segment, chunk of MATMUL_CHUNK output
- * columns), each a single-threaded sgemm. A segment is one slot's rows, so
- * a book's numbers do not depend on which books share its batch (OpenBLAS
- * results for a row change with the row count M of the call), and results
- * are bitwise identical for any number of threads. */
+/* The forward of one call is split into jobs: either one job per slot, run
+ * side by side (enough slots for the threads), or one job for all slots
+ * whose matrix products use the threads. Either way every matrix product is
+ * cut into the same tasks: one per (slot, chunk of MATMUL_CHUNK output
+ * columns), each a single-threaded sgemm over that slot's rows. OpenBLAS
+ * results for a row change with the row count M of the call, so a book's
+ * numbers would otherwise depend on the books sharing its batch; this way
+ * they depend on neither the batch nor the number of threads (bitwise). */
 #define MATMUL_CHUNK 256
+
+typedef struct job {
+    const pg_model *m;
+    pg_state *s;
+    int b0, n;   /* slots [b0, b0 + n) */
+    const int *lens;
+    int nt;      /* threads inside the job */
+    int tid;     /* scratch index when nt == 1 */
+    double flops;
+} job;
+
+static int job_tid(const job *j)
+{
+    return j->nt > 1 ? omp_get_thread_num() : j->tid;
+}
 
 typedef struct segs {
     int n;
@@ -510,14 +536,13 @@ typedef struct segs {
 
 /* out[r, N] (+)= in[r, K] W[N, K]^T (+ bias[N]) for the rows r of every
  * segment; accumulate adds to out. */
-static void matmul_segs(pg_state *s, float *out, int ldo, const float *in, int ldi,
-                        const float *w, const float *bias, segs sg, int K, int N,
-                        int accumulate)
+static void matmul_segs(job *j, float *out, int ldo, const float *in, int ldi, const float *w,
+                        const float *bias, segs sg, int K, int N, int accumulate)
 {
     int nchunks = (N + MATMUL_CHUNK - 1) / MATMUL_CHUNK, ntask = sg.n * nchunks;
     for (int i = 0; i < sg.n; i++)
-        s->flops += 2.0 * sg.len[i] * (double)K * N;
-#pragma omp parallel for num_threads(pg_get_threads()) schedule(dynamic, 1)
+        j->flops += 2.0 * sg.len[i] * (double)K * N;
+#pragma omp parallel for num_threads(j->nt) if (j->nt > 1) schedule(dynamic, 1)
     for (int task = 0; task < ntask; task++) {
         int seg = task / nchunks, ch = task % nchunks, T = sg.len[seg];
         if (T == 0)
@@ -534,20 +559,20 @@ static void matmul_segs(pg_state *s, float *out, int ldo, const float *in, int l
     }
 }
 
-/* One segment of T rows. */
-static void matmul(pg_state *s, float *out, int ldo, const float *in, int ldi, const float *w,
+/* One segment of T rows starting at row 0. */
+static void matmul(job *j, float *out, int ldo, const float *in, int ldi, const float *w,
                    const float *bias, int T, int K, int N, int accumulate)
 {
     int row0 = 0;
     segs sg = {1, &row0, &T};
-    matmul_segs(s, out, ldo, in, ldi, w, bias, sg, K, N, accumulate);
+    matmul_segs(j, out, ldo, in, ldi, w, bias, sg, K, N, accumulate);
 }
 
 /* out[T, d] = LayerNorm(in[T, d]) * w + b */
-static void layernorm(float *out, const float *in, const float *w, const float *b, int T, int d,
-                      float eps)
+static void layernorm(const job *j, float *out, const float *in, const float *w,
+                      const float *b, int T, int d, float eps)
 {
-#pragma omp parallel for num_threads(pg_get_threads()) schedule(static)
+#pragma omp parallel for num_threads(j->nt) if (j->nt > 1) schedule(static)
     for (int t = 0; t < T; t++) {
         const float *x = in + (size_t)t * d;
         float *y = out + (size_t)t * d;
@@ -628,49 +653,54 @@ static void attention_head(const float *q, const float *k, const float *v, const
 }
 
 /* The compression function f_c on one block in [n, d] -> out [n/c, d]. */
-static void compress_block(pg_state *s, const pg_model_config *cfg, const pg_layer_params *lp,
+static void compress_block(job *j, const pg_model_config *cfg, const pg_layer_params *lp,
                            const float *in, int n, const float *usage, float *out)
 {
-    int c = cfg->compression_rate, d = cfg->d_model, g = n / c;
+    pg_state *s = j->s;
+    int c = cfg->compression_rate, d = cfg->d_model, g = n / c, tid = job_tid(j);
+    size_t rows = (size_t)s->n_mem + (size_t)s->window;
     switch (cfg->compression) {
     case PG_COMPRESS_CONV:
     case PG_COMPRESS_DILATED_CONV: {
         /* out[j] = b + sum_t W[:, :, t] x[p_t(j)]; plain conv: p_t(j) = j c + t;
-         * dilated: p_t(j) = j c + c-1 - (c-1-t) D, zero where p < 0. */
+         * dilated: p_t(j) = j c + c-1 - (c-1-t) D, zero where p < 0 (that is a
+         * conv1d with stride c, dilation D and (c-1)(D-1) zeros of left
+         * padding). */
         int D = cfg->compression == PG_COMPRESS_CONV ? 1 : cfg->dilation;
-        for (int j = 0; j < g; j++)
-            memcpy(out + (size_t)j * d, lp->cb, sizeof(float) * (size_t)d);
-        float *gathered = s->comp_gather;
+        float *gathered = s->comp_gather + (size_t)tid * rows * d;
+        float *wt = s->comp_w + (size_t)tid * d * d;
+        for (int jj = 0; jj < g; jj++)
+            memcpy(out + (size_t)jj * d, lp->cb, sizeof(float) * (size_t)d);
         for (int t = 0; t < c; t++) {
             for (int o = 0; o < d; o++) /* W_t[o, i] = W[o, i, t] */
                 for (int i = 0; i < d; i++)
-                    s->comp_w[(size_t)o * d + i] = lp->cw[((size_t)o * d + i) * c + t];
-            for (int j = 0; j < g; j++) {
+                    wt[(size_t)o * d + i] = lp->cw[((size_t)o * d + i) * c + t];
+            for (int jj = 0; jj < g; jj++) {
                 long p = cfg->compression == PG_COMPRESS_CONV
-                             ? (long)j * c + t
-                             : (long)j * c + (c - 1) - (long)(c - 1 - t) * D;
+                             ? (long)jj * c + t
+                             : (long)jj * c + (c - 1) - (long)(c - 1 - t) * D;
                 if (p >= 0)
-                    memcpy(gathered + (size_t)j * d, in + (size_t)p * d, sizeof(float) * d);
+                    memcpy(gathered + (size_t)jj * d, in + (size_t)p * d, sizeof(float) * d);
                 else
-                    memset(gathered + (size_t)j * d, 0, sizeof(float) * d);
+                    memset(gathered + (size_t)jj * d, 0, sizeof(float) * d);
             }
-            matmul(s, out, d, gathered, d, s->comp_w, NULL, g, d, d, 1);
+            matmul(j, out, d, gathered, d, wt, NULL, g, d, d, 1);
         }
         break;
     }
     case PG_COMPRESS_MAX_POOL:
     case PG_COMPRESS_MEAN_POOL:
-        for (int j = 0; j < g; j++)
+        for (int jj = 0; jj < g; jj++)
             for (int i = 0; i < d; i++) {
-                float acc = in[(size_t)j * c * d + i];
+                float acc = in[(size_t)jj * c * d + i];
                 for (int t = 1; t < c; t++) {
-                    float x = in[((size_t)j * c + t) * d + i];
+                    float x = in[((size_t)jj * c + t) * d + i];
                     if (cfg->compression == PG_COMPRESS_MAX_POOL)
                         acc = x > acc ? x : acc;
                     else
                         acc += x;
                 }
-                out[(size_t)j * d + i] =
+                out[(size_t)jj * d + i] =
                     cfg->compression == PG_COMPRESS_MAX_POOL ? acc : acc / (float)c;
             }
         break;
@@ -678,20 +708,20 @@ static void compress_block(pg_state *s, const pg_model_config *cfg, const pg_lay
         /* Keep the g rows that received the most attention, in their order;
          * ties go to the older row. Selection by repeated arg-max (n is a few
          * hundred, once per window). */
-        int *idx = s->comp_idx;
+        int *taken = s->comp_idx + (size_t)tid * rows;
         for (int i = 0; i < n; i++)
-            idx[i] = 0;
+            taken[i] = 0;
         for (int sel = 0; sel < g; sel++) {
             int best = -1;
             for (int i = 0; i < n; i++)
-                if (!idx[i] && (best < 0 || usage[i] > usage[best]))
+                if (!taken[i] && (best < 0 || usage[i] > usage[best]))
                     best = i;
-            idx[best] = 1;
+            taken[best] = 1;
         }
-        int j = 0;
+        int k = 0;
         for (int i = 0; i < n; i++)
-            if (idx[i])
-                memcpy(out + (size_t)(j++) * d, in + (size_t)i * d, sizeof(float) * d);
+            if (taken[i])
+                memcpy(out + (size_t)(k++) * d, in + (size_t)i * d, sizeof(float) * d);
         break;
     }
     default:
@@ -713,34 +743,38 @@ void pg_compress(const pg_model_config *cfg, const pg_layer_params *lp, const fl
     pg_state *s;
     if (pg_state_new(&fake, 1, n, &s, NULL))
         return;
-    compress_block(s, cfg, lp, in, n, usage, out);
+    job j = {.m = &fake, .s = s, .nt = 1, .tid = 0};
+    compress_block(&j, cfg, lp, in, n, usage, out);
     pg_state_free(s);
 }
 
 /* After layer l has attended: slide the layer input h (L rows) into the
  * memory of slot b; the rows that fall out are compressed into cmem. */
-static void update_memory(pg_state *s, const pg_model_config *cfg, const pg_layer_params *lp,
-                          int l, int b, const float *h, int L)
+static void update_memory(job *j, const pg_model_config *cfg, const pg_layer_params *lp, int l,
+                          int b, const float *h, int L)
 {
+    pg_state *s = j->s;
     size_t li = (size_t)l * s->n_slots + (size_t)b;
-    int d = s->d, nm = s->n_mem, ncm = s->n_cmem;
+    int d = s->d, nm = s->n_mem, ncm = s->n_cmem, tid = job_tid(j);
+    size_t rows = (size_t)nm + (size_t)s->window;
     float *mem = s->mem + li * (size_t)nm * d;
     float *usage = s->usage + li * (size_t)nm;
     int m = s->mem_len[li];
     int n_evict = m + L - nm > 0 ? m + L - nm : 0;
     if (ncm > 0 && n_evict >= cfg->compression_rate) {
-        /* evicted = concat(mem, h)[:n_evict] (with its usage) */
-        float *ev = s->comp_in;
+        /* evicted = concat(mem, h)[:n_evict], with its usage (window rows: 0) */
+        float *ev = s->comp_in + (size_t)tid * rows * d;
+        float *evu = s->comp_usage + (size_t)tid * rows;
         int from_mem = n_evict < m ? n_evict : m;
         memcpy(ev, mem, sizeof(float) * (size_t)from_mem * d);
         memcpy(ev + (size_t)from_mem * d, h, sizeof(float) * (size_t)(n_evict - from_mem) * d);
-        /* usage of the evicted rows: memory rows carry theirs, window rows 0 */
-        float *evu = s->comp_usage;
         for (int i = 0; i < n_evict; i++)
             evu[i] = i < from_mem ? usage[i] : 0.0f;
+        /* a remainder of fewer than c rows (only after a partial window) is dropped */
         int g = n_evict / cfg->compression_rate;
-        float *co = s->comp_out + (size_t)(nm + s->window - g) * d; /* tail of comp_out */
-        compress_block(s, cfg, lp, ev, g * cfg->compression_rate, evu, co);
+        float *co = s->comp_out + (size_t)tid * rows * d;
+        compress_block(j, cfg, lp, ev, g * cfg->compression_rate, evu, co);
+        /* cmem = concat(cmem, compressed)[-n_cm:] */
         float *cmem = s->cmem + li * (size_t)ncm * d;
         int cm = s->cmem_len[li];
         if (g >= ncm) {
@@ -764,30 +798,119 @@ static void update_memory(pg_state *s, const pg_model_config *cfg, const pg_laye
         memcpy(mem + (size_t)(m - n_evict) * d, h, sizeof(float) * (size_t)L * d);
         memset(usage + (m - n_evict), 0, sizeof(float) * (size_t)L);
     } else {
-        int skip = n_evict - m; /* h rows that go straight out */
+        int skip = n_evict - m; /* window rows that go straight out */
         memcpy(mem, h + (size_t)skip * d, sizeof(float) * (size_t)nm * d);
         memset(usage, 0, sizeof(float) * (size_t)nm);
     }
     s->mem_len[li] = nm < m + L ? nm : m + L;
 }
 
+/* All layers and the output for slots [b0, b0 + n) of one window. */
+static void forward_job(job *j)
+{
+    const pg_model *m = j->m;
+    pg_state *s = j->s;
+    const pg_model_config *c = &m->cfg;
+    const int *lens = j->lens;
+    int B = s->n_slots, b0 = j->b0, b1 = j->b0 + j->n;
+    int d = c->d_model, H = c->n_head, dh = c->d_head, HD = H * dh, nm = s->n_mem;
+    int T = 0; /* rows of this job: [row0[b0], row0[b0] + T) */
+    for (int b = b0; b < b1; b++)
+        T += lens[b];
+    if (T == 0)
+        return;
+    size_t r0 = (size_t)s->row0[b0];
+    segs rows = {j->n, s->row0 + b0, lens + b0};
+    segs cats = {j->n, s->cat0 + b0, s->catlen + b0};
+    float *x = s->x + r0 * d, *ln = s->ln + r0 * d;
+
+    for (int l = 0; l < c->n_layer; l++) {
+        const pg_layer_params *lp = &m->layers[l];
+        /* ln = LN1(x); q[T, HD] = ln Wq^T */
+        layernorm(j, ln, x, lp->ln1_w, lp->ln1_b, T, d, c->ln_eps);
+        matmul_segs(j, s->q, HD, s->ln, d, lp->wq, NULL, rows, d, HD, 0);
+        /* cat[K_b, d] = LN1(concat(cmem, mem)) then the window's ln rows */
+        for (int b = b0; b < b1; b++) {
+            s->catlen[b] = 0;
+            if (!lens[b])
+                continue;
+            size_t li = (size_t)l * B + b;
+            int cm = s->cmem_len[li], mm = s->mem_len[li];
+            float *dst = s->cat + (size_t)s->cat0[b] * d;
+            memcpy(dst, s->cmem + li * (size_t)s->n_cmem * d, sizeof(float) * (size_t)cm * d);
+            memcpy(dst + (size_t)cm * d, s->mem + li * (size_t)nm * d,
+                   sizeof(float) * (size_t)mm * d);
+            layernorm(j, dst, dst, lp->ln1_w, lp->ln1_b, cm + mm, d, c->ln_eps);
+            memcpy(dst + (size_t)(cm + mm) * d, s->ln + (size_t)s->row0[b] * d,
+                   sizeof(float) * (size_t)lens[b] * d);
+            s->catlen[b] = cm + mm + lens[b];
+        }
+        /* k, v [K_b, HD] per slot */
+        matmul_segs(j, s->k, HD, s->cat, d, lp->wk, NULL, cats, d, HD, 0);
+        matmul_segs(j, s->v, HD, s->cat, d, lp->wv, NULL, cats, d, HD, 0);
+        /* attention, one task per (slot, head) */
+        const float *r = s->r + (size_t)l * s->span * HD;
+        int want_usage = c->compression == PG_COMPRESS_MOST_USED;
+        int ntask = j->n * H;
+#pragma omp parallel for num_threads(j->nt) if (j->nt > 1) schedule(dynamic, 1)
+        for (int task = 0; task < ntask; task++) {
+            int b = b0 + task / H, h = task % H;
+            if (!lens[b])
+                continue;
+            size_t li = (size_t)l * B + b;
+            int cm = s->cmem_len[li], mm = s->mem_len[li];
+            float *scr = s->scratch + (size_t)job_tid(j) * s->scratch_per_thread;
+            attention_head(s->q + (size_t)s->row0[b] * HD + h * dh,
+                           s->k + (size_t)s->cat0[b] * HD + h * dh,
+                           s->v + (size_t)s->cat0[b] * HD + h * dh, r + h * dh,
+                           lp->r_w_bias + h * dh, lp->r_r_bias + h * dh,
+                           s->att + (size_t)s->row0[b] * HD + h * dh, lens[b], cm + mm, HD, dh,
+                           scr, s->window, s->span,
+                           want_usage ? s->usage_part + ((size_t)b * H + h) * nm : NULL, cm,
+                           mm);
+        }
+        for (int b = b0; b < b1; b++) {
+            if (!lens[b])
+                continue;
+            size_t li = (size_t)l * B + b;
+            j->flops += 3.0 * 2.0 * lens[b] * (double)s->catlen[b] * dh * H;
+            if (want_usage) /* usage of memory rows += attention received, all heads */
+                for (int h = 0; h < H; h++)
+                    for (int t = 0; t < s->mem_len[li]; t++)
+                        s->usage[li * nm + t] += s->usage_part[((size_t)b * H + h) * nm + t];
+        }
+        /* memories take this layer's input, before the residual updates */
+        for (int b = b0; b < b1; b++)
+            if (lens[b])
+                update_memory(j, c, lp, l, b, s->x + (size_t)s->row0[b] * d, lens[b]);
+        /* x += att Wo^T */
+        matmul_segs(j, s->x, d, s->att, HD, lp->wo, NULL, rows, HD, d, 1);
+        /* x += W2 relu(W1 LN2(x) + b1) + b2 */
+        layernorm(j, ln, x, lp->ln2_w, lp->ln2_b, T, d, c->ln_eps);
+        matmul_segs(j, s->ff, c->d_ff, s->ln, d, lp->w1, lp->b1, rows, d, c->d_ff, 0);
+        relu(s->ff + r0 * c->d_ff, (size_t)T * c->d_ff);
+        matmul_segs(j, s->x, d, s->ff, c->d_ff, lp->w2, lp->b2, rows, c->d_ff, d, 1);
+    }
+    /* logits[T, V] = LNf(x) E^T */
+    layernorm(j, ln, x, m->lnf_w, m->lnf_b, T, d, c->ln_eps);
+    matmul_segs(j, s->logits, c->vocab_size, s->ln, d, m->tok_emb, NULL, rows, d,
+                c->vocab_size, 0);
+}
+
 int pg_forward(const pg_model *m, pg_state *s, const uint32_t *tokens, const int *lens,
                const float **logits, pg_error *err)
 {
     const pg_model_config *c = &m->cfg;
-    int B = s->n_slots, d = c->d_model, H = c->n_head, dh = c->d_head, HD = H * dh;
-    int nm = s->n_mem, V = c->vocab_size;
-    int row0[4096], cat0[4096], catlen[4096], T = 0, C = 0, Kmax = 0;
+    int B = s->n_slots, d = c->d_model, HD = c->n_head * c->d_head, V = c->vocab_size;
+    int T = 0, active = 0;
     for (int b = 0; b < B; b++) {
         if (lens[b] < 0 || lens[b] > s->window)
             return pg_fail(err, PG_EINVAL, "forward: slot %d: %d tokens, window is %d", b,
                            lens[b], s->window);
-        row0[b] = T;
-        cat0[b] = 0;
-        catlen[b] = 0;
+        s->row0[b] = T;
         T += lens[b];
+        active += lens[b] > 0;
     }
-    segs rows = {B, row0, lens};
     for (int t = 0; t < T; t++)
         if (tokens[t] >= (uint32_t)V)
             return pg_fail(err, PG_EINVAL, "forward: token id %u >= vocabulary size %d",
@@ -795,87 +918,30 @@ int pg_forward(const pg_model *m, pg_state *s, const uint32_t *tokens, const int
     /* x[T, d] = E[tokens] */
     for (int t = 0; t < T; t++)
         memcpy(s->x + (size_t)t * d, m->tok_emb + (size_t)tokens[t] * d, sizeof(float) * d);
-
-    for (int l = 0; l < c->n_layer; l++) {
-        const pg_layer_params *lp = &m->layers[l];
-        /* ln[T, d] = LN1(x); q[T, HD] = ln Wq^T */
-        layernorm(s->ln, s->x, lp->ln1_w, lp->ln1_b, T, d, c->ln_eps);
-        matmul_segs(s, s->q, HD, s->ln, d, lp->wq, NULL, rows, d, HD, 0);
-        /* cat[C, d] = per slot LN1(concat(cmem, mem)) then the window's ln rows */
-        C = 0;
-        Kmax = 0;
+    int nt = pg_get_threads();
+    if (nt > s->n_threads)
+        nt = s->n_threads;
+    /* r_l[span, HD] = pos Wr_l^T for every layer: all span rows, whatever
+     * the memories hold, so that the row count is fixed (see MATMUL_CHUNK) */
+    job all = {.m = m, .s = s, .b0 = 0, .n = B, .lens = lens, .nt = nt, .tid = 0};
+    for (int l = 0; l < c->n_layer; l++)
+        matmul(&all, s->r + (size_t)l * s->span * HD, HD, s->pos, d, m->layers[l].wr, NULL,
+               s->span, d, HD, 0);
+    if (nt > 1 && active >= nt) {
+        /* enough books: one job per slot, side by side */
+        double flops = 0.0;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) reduction(+ : flops)
         for (int b = 0; b < B; b++) {
-            if (!lens[b])
-                continue;
-            size_t li = (size_t)l * B + b;
-            int cm = s->cmem_len[li], mm = s->mem_len[li];
-            cat0[b] = C;
-            float *dst = s->cat + (size_t)C * d;
-            memcpy(dst, s->cmem + li * (size_t)s->n_cmem * d, sizeof(float) * (size_t)cm * d);
-            memcpy(dst + (size_t)cm * d, s->mem + li * (size_t)nm * d,
-                   sizeof(float) * (size_t)mm * d);
-            layernorm(dst, dst, lp->ln1_w, lp->ln1_b, cm + mm, d, c->ln_eps);
-            memcpy(dst + (size_t)(cm + mm) * d, s->ln + (size_t)row0[b] * d,
-                   sizeof(float) * (size_t)lens[b] * d);
-            catlen[b] = cm + mm + lens[b];
-            C += cm + mm + lens[b];
-            Kmax = cm + mm + lens[b] > Kmax ? cm + mm + lens[b] : Kmax;
+            job jb = {.m = m, .s = s, .b0 = b, .n = 1, .lens = lens, .nt = 1,
+                      .tid = omp_get_thread_num()};
+            forward_job(&jb);
+            flops += jb.flops;
         }
-        /* k, v [C, HD]; r[Kmax, HD] = pos Wr^T */
-        segs cats = {B, cat0, catlen};
-        matmul_segs(s, s->k, HD, s->cat, d, lp->wk, NULL, cats, d, HD, 0);
-        matmul_segs(s, s->v, HD, s->cat, d, lp->wv, NULL, cats, d, HD, 0);
-        /* all span rows, not just Kmax: a row count that depends on the batch
-         * would make a book's numbers depend on its neighbours (see segs) */
-        (void)Kmax;
-        matmul(s, s->r, HD, s->pos, d, lp->wr, NULL, s->span, d, HD, 0);
-        /* attention, one task per (slot, head) */
-        int want_usage = c->compression == PG_COMPRESS_MOST_USED;
-        int ntask = B * H;
-#pragma omp parallel for num_threads(pg_get_threads()) schedule(dynamic, 1)
-        for (int task = 0; task < ntask; task++) {
-            int b = task / H, h = task % H;
-            if (!lens[b])
-                continue;
-            size_t li = (size_t)l * B + b;
-            int cm = s->cmem_len[li], mm = s->mem_len[li];
-            int tid = omp_get_thread_num();
-            float *scr = s->scratch + (size_t)tid * s->scratch_per_thread;
-            attention_head(s->q + (size_t)row0[b] * HD + h * dh,
-                           s->k + (size_t)cat0[b] * HD + h * dh,
-                           s->v + (size_t)cat0[b] * HD + h * dh, s->r + h * dh,
-                           lp->r_w_bias + h * dh, lp->r_r_bias + h * dh,
-                           s->att + (size_t)row0[b] * HD + h * dh, lens[b], cm + mm, HD, dh,
-                           scr, s->window, s->span,
-                           want_usage ? s->usage_part + ((size_t)b * H + h) * nm : NULL, cm,
-                           mm);
-        }
-        for (int b = 0; b < B; b++) {
-            if (!lens[b])
-                continue;
-            size_t li = (size_t)l * B + b;
-            int K = s->cmem_len[li] + s->mem_len[li] + lens[b];
-            s->flops += 3.0 * 2.0 * lens[b] * (double)K * dh * H;
-            if (want_usage) /* usage of memory rows += attention received, all heads */
-                for (int h = 0; h < H; h++)
-                    for (int t = 0; t < s->mem_len[li]; t++)
-                        s->usage[li * nm + t] += s->usage_part[((size_t)b * H + h) * nm + t];
-        }
-        /* memories take this layer's input, before the residual updates */
-        for (int b = 0; b < B; b++)
-            if (lens[b])
-                update_memory(s, c, lp, l, b, s->x + (size_t)row0[b] * d, lens[b]);
-        /* x += att Wo^T */
-        matmul_segs(s, s->x, d, s->att, HD, lp->wo, NULL, rows, HD, d, 1);
-        /* x += W2 relu(W1 LN2(x) + b1) + b2 */
-        layernorm(s->ln, s->x, lp->ln2_w, lp->ln2_b, T, d, c->ln_eps);
-        matmul_segs(s, s->ff, c->d_ff, s->ln, d, lp->w1, lp->b1, rows, d, c->d_ff, 0);
-        relu(s->ff, (size_t)T * c->d_ff);
-        matmul_segs(s, s->x, d, s->ff, c->d_ff, lp->w2, lp->b2, rows, c->d_ff, d, 1);
+        all.flops += flops;
+    } else {
+        forward_job(&all);
     }
-    /* logits[T, V] = LNf(x) E^T */
-    layernorm(s->ln, s->x, m->lnf_w, m->lnf_b, T, d, c->ln_eps);
-    matmul_segs(s, s->logits, V, s->ln, d, m->tok_emb, NULL, rows, d, V, 0);
+    s->flops += all.flops;
     *logits = s->logits;
     return 0;
 }
