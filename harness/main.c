@@ -490,13 +490,14 @@ static int cmd_bench(const opts *o, pg_error *err)
         steps++;
     }
     double gf = (pg_state_flops(st) - f0) / t / 1e9;
+    printf("harness forward: %s (%.1fM params), batch %d x window %d, %d windows: "
+           "%.1f tokens/s, %.1f GFLOP/s\n",
+           c.name, ri.params / 1e6, B, W, steps, tokens / t, gf);
+    fflush(stdout);
     /* the sgemm baseline runs after the model so that OpenBLAS's own
      * thread pool is not spinning while the model's OpenMP threads work */
     double peak = sgemm_peak_gflops(pg_get_threads());
     printf("baseline: OpenBLAS sgemm 2048^3, %d threads: %.1f GFLOP/s\n", pg_get_threads(), peak);
-    printf("harness forward: %s (%.1fM params), batch %d x window %d, %d windows: "
-           "%.1f tokens/s, %.1f GFLOP/s\n",
-           c.name, ri.params / 1e6, B, W, steps, tokens / t, gf);
     printf("ratio harness / sgemm peak: %.2f\n", peak > 0 ? gf / peak : 0.0);
 done:
     free(tok);

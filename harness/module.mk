@@ -14,7 +14,7 @@ UNIT_TESTS += harness_test
 harness_test_SRCS := $(HARNESS_LIB_SRCS) $(SHARD_WRITER_SRCS) tests/harness/test_harness.c
 harness_test_LIBS := $(HARNESS_LIBS)
 
-BENCHES += "bin/harness bench --model models/bench-mid.json"
+BENCHES += "harness/bench.sh"
 
 # The harness objects use OpenMP pragmas.
 $(BUILD)/obj/harness/%.o: CFLAGS += -fopenmp
