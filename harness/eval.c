@@ -83,9 +83,9 @@ static float row_nll(const float *row, int V, uint32_t target)
     float mx = row[0];
     for (int j = 1; j < V; j++)
         mx = row[j] > mx ? row[j] : mx;
-    double sum = 0.0;
+    double sum = 0.0; /* float exponentials, summed in double */
     for (int j = 0; j < V; j++)
-        sum += exp((double)(row[j] - mx));
+        sum += (double)expf(row[j] - mx);
     return (float)(log(sum) + (double)mx - (double)row[target]);
 }
 
