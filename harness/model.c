@@ -401,6 +401,7 @@ struct pg_state {
     int *comp_idx;            /* per thread [n_m+W] */
     float *logits;            /* [B*W, V] */
     int *row0, *cat0, *catlen; /* [B] first row, first cat row, cat rows of each slot */
+    int r_ready;              /* r computed (first forward) */
     double flops;
     float *block;             /* the one allocation */
 };
@@ -921,12 +922,16 @@ int pg_forward(const pg_model *m, pg_state *s, const uint32_t *tokens, const int
     int nt = pg_get_threads();
     if (nt > s->n_threads)
         nt = s->n_threads;
-    /* r_l[span, HD] = pos Wr_l^T for every layer: all span rows, whatever
-     * the memories hold, so that the row count is fixed (see MATMUL_CHUNK) */
+    /* r_l[span, HD] = pos Wr_l^T for every layer, once per state (weights do
+     * not change under a state): all span rows, whatever the memories hold,
+     * so that the row count is fixed (see MATMUL_CHUNK) */
     job all = {.m = m, .s = s, .b0 = 0, .n = B, .lens = lens, .nt = nt, .tid = 0};
-    for (int l = 0; l < c->n_layer; l++)
-        matmul(&all, s->r + (size_t)l * s->span * HD, HD, s->pos, d, m->layers[l].wr, NULL,
-               s->span, d, HD, 0);
+    if (!s->r_ready) {
+        for (int l = 0; l < c->n_layer; l++)
+            matmul(&all, s->r + (size_t)l * s->span * HD, HD, s->pos, d, m->layers[l].wr, NULL,
+                   s->span, d, HD, 0);
+        s->r_ready = 1;
+    }
     if (nt > 1 && active >= nt) {
         /* enough books: one job per slot, side by side */
         double flops = 0.0;

@@ -101,7 +101,9 @@ void pg_model_random_init(pg_model *m, uint64_t seed);
 size_t pg_model_param_count(const pg_model_config *cfg);
 
 /* Evaluation state: memories of n_slots independent sequences (books) and
- * the activation buffers of one window for all of them, one allocation. */
+ * the activation buffers of one window for all of them, one allocation.
+ * It keeps values derived from the weights (the projected positions), so
+ * the model's weights must not change while a state is in use. */
 typedef struct pg_state pg_state;
 
 int pg_state_new(const pg_model *m, int n_slots, int window, pg_state **out, pg_error *err);
