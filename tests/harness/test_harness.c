@@ -466,6 +466,37 @@ static void test_eval_rejects_bad_sources(void **state)
     assert_non_null(strstr(err.msg, "vocab"));
     pg_shard_source_close(src);
     pg_model_free(m);
+    /* evaluation shards without word frequencies cannot give buckets */
+    char nofreq[300], path[400];
+    snprintf(nofreq, sizeof nofreq, "%s/nofreq", tmpdir);
+    assert_int_equal(pg_mkdirs(nofreq, &err), 0);
+    pg_shard_writer *w;
+    uint8_t sha[32] = {0};
+    assert_int_equal(pg_shard_writer_new(&w, PG_SPLIT_TEST, 45, 44, sha, 0, &err), 0);
+    assert_int_equal(pg_shard_writer_add_book(w, 1, 10, books[0].tok, books[0].ws, books[0].n,
+                                              NULL, books[0].nw, &err), 0);
+    snprintf(path, sizeof path, "%s/test-00000.pgs", nofreq);
+    assert_int_equal(pg_shard_writer_write(w, path, &err), 0);
+    pg_shard_writer_free(w);
+    assert_int_equal(pg_shard_source_open(nofreq, "test", 0, &src, &err), PG_EINVAL);
+    assert_non_null(strstr(err.msg, "word-frequency"));
+    /* shards of one split that disagree on the vocabulary */
+    sha[0] = 9;
+    assert_int_equal(pg_shard_writer_new(&w, PG_SPLIT_TEST, 45, 44, sha, 1, &err), 0);
+    assert_int_equal(pg_shard_writer_add_book(w, 1, 10, books[0].tok, books[0].ws, books[0].n,
+                                              books[0].freq, books[0].nw, &err), 0);
+    snprintf(path, sizeof path, "%s/test-00000.pgs", tmpdir);
+    assert_int_equal(pg_shard_writer_write(w, path, &err), 0);
+    pg_shard_writer_free(w);
+    sha[0] = 8;
+    assert_int_equal(pg_shard_writer_new(&w, PG_SPLIT_TEST, 45, 44, sha, 1, &err), 0);
+    assert_int_equal(pg_shard_writer_add_book(w, 2, 10, books[0].tok, books[0].ws, books[0].n,
+                                              books[0].freq, books[0].nw, &err), 0);
+    snprintf(path, sizeof path, "%s/test-00001.pgs", tmpdir);
+    assert_int_equal(pg_shard_writer_write(w, path, &err), 0);
+    pg_shard_writer_free(w);
+    assert_int_equal(pg_shard_source_open(tmpdir, "test", 0, &src, &err), PG_ECORRUPT);
+    assert_non_null(strstr(err.msg, "vocabulary differs"));
 }
 
 int main(void)
