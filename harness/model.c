@@ -382,25 +382,26 @@ struct pg_state {
     int d, hd, n_threads, n_layer;
     int *mem_len, *cmem_len;  /* [n_layer][n_slots] */
     float *mem;               /* [n_layer][n_slots][n_m][d] */
-    float *cmem;              /* [n_layer][n_slots][n_cm][d] */
+    float *kmem, *vmem;       /* [n_layer][n_slots][n_m][HD] keys, values of the memory */
+    float *kcm, *vcm;         /* [n_layer][n_slots][n_cm][HD] ... of the compressed memory */
     float *usage;             /* [n_layer][n_slots][n_m] attention received (most_used) */
     float *x;                 /* [B*W, d] residual stream */
     float *ln;                /* [B*W, d] */
     float *q;                 /* [B*W, HD] */
     float *att;               /* [B*W, HD] */
     float *ff;                /* [B*W, d_ff] */
-    float *cat;               /* [B, span, d] LN(concat(cmem, mem, h)) per slot */
-    float *k, *v;             /* [B, span, HD] */
+    float *k, *v;             /* [B, span, HD] keys, values of concat(cmem, mem, h) */
     float *pos;               /* [span, d] sinusoid of distance t */
     float *r;                 /* [n_layer, span, HD] projected positions */
     float *usage_part;        /* [B, H, n_m] */
     float *scratch;           /* per thread: qu, qv [W, dh]; ac, bd [W, span] */
     size_t scratch_per_thread;
-    /* per thread, for compression: [n_m+W, d] x3, [d, d], [n_m+W] */
-    float *comp_in, *comp_out, *comp_gather, *comp_w, *comp_usage;
+    /* per thread, for compression: [n_m+W, d] x3, [d, d], [n_m+W], [n_m+W, HD] x2 */
+    float *comp_in, *comp_out, *comp_gather, *comp_w, *comp_usage, *comp_k, *comp_v;
     int *comp_idx;            /* per thread [n_m+W] */
     float *logits;            /* [B*W, V] */
-    int *row0, *cat0, *catlen; /* [B] first row, first cat row, cat rows of each slot */
+    /* per slot: first row in x, first row in k/v, rows in k/v, first new row in k/v */
+    int *row0, *cat0, *catlen, *new0;
     int r_ready;              /* r computed (first forward) */
     double flops;
     float *block;             /* the one allocation */
@@ -432,23 +433,25 @@ int pg_state_new(const pg_model *m, int n_slots, int window, pg_state **out, pg_
     nt = (size_t)s->n_threads;
     s->scratch_per_thread = 2 * W * dh + 2 * W * span;
     size_t sizes[] = {
-        L * B * nm * d, L * B * ncm * d, L * B * nm,
+        L * B * nm * d, L * B * nm * hd, L * B * nm * hd, L * B * ncm * hd, L * B * ncm * hd,
+        L * B * nm,
         B * W * d, B * W * d, B * W * hd, B * W * hd, B * W * (size_t)c->d_ff,
-        B * span * d, B * span * hd, B * span * hd, span * d, L * span * hd,
+        B * span * hd, B * span * hd, span * d, L * span * hd,
         B * (size_t)c->n_head * nm, nt * s->scratch_per_thread,
         nt * (nm + W) * d, nt * (nm + W) * d, nt * (nm + W) * d, nt * d * d, nt * (nm + W),
+        nt * (nm + W) * hd, nt * (nm + W) * hd,
         B * W * (size_t)c->vocab_size};
-    float **ptrs[] = {&s->mem, &s->cmem, &s->usage, &s->x, &s->ln, &s->q, &s->att, &s->ff,
-                      &s->cat, &s->k, &s->v, &s->pos, &s->r, &s->usage_part, &s->scratch,
-                      &s->comp_in, &s->comp_out, &s->comp_gather, &s->comp_w,
-                      &s->comp_usage, &s->logits};
+    float **ptrs[] = {&s->mem, &s->kmem, &s->vmem, &s->kcm, &s->vcm, &s->usage, &s->x, &s->ln,
+                      &s->q, &s->att, &s->ff, &s->k, &s->v, &s->pos, &s->r, &s->usage_part,
+                      &s->scratch, &s->comp_in, &s->comp_out, &s->comp_gather, &s->comp_w,
+                      &s->comp_usage, &s->comp_k, &s->comp_v, &s->logits};
     size_t n = sizeof sizes / sizeof sizes[0], total = 0;
     for (size_t i = 0; i < n; i++)
         total += sizes[i];
     s->mem_len = calloc(L * B, sizeof(int));
     s->cmem_len = calloc(L * B, sizeof(int));
     s->comp_idx = calloc(nt * (nm + W), sizeof(int));
-    s->row0 = calloc(3 * B, sizeof(int));
+    s->row0 = calloc(4 * B, sizeof(int));
     s->block = total < ((size_t)1 << 40) ? calloc(total, sizeof(float)) : NULL;
     if (!s->mem_len || !s->cmem_len || !s->comp_idx || !s->row0 || !s->block) {
         pg_state_free(s);
@@ -457,6 +460,7 @@ int pg_state_new(const pg_model *m, int n_slots, int window, pg_state **out, pg_
     }
     s->cat0 = s->row0 + B;
     s->catlen = s->cat0 + B;
+    s->new0 = s->catlen + B;
     float *p = s->block;
     for (size_t i = 0; i < n; i++) {
         *ptrs[i] = p;
@@ -532,7 +536,8 @@ static int job_tid(const job *j)
 
 typedef struct segs {
     int n;
-    const int *row0, *len; /* rows [row0[i], row0[i] + len[i]) */
+    const int *row0, *len; /* input rows [row0[i], row0[i] + len[i]) */
+    const int *out0;       /* first output row of each segment; NULL: row0 */
 } segs;
 
 /* out[r, N] (+)= in[r, K] W[N, K]^T (+ bias[N]) for the rows r of every
@@ -549,7 +554,7 @@ static void matmul_segs(job *j, float *out, int ldo, const float *in, int ldi, c
         if (T == 0)
             continue;
         int n0 = ch * MATMUL_CHUNK, n1 = n0 + MATMUL_CHUNK < N ? n0 + MATMUL_CHUNK : N;
-        float *o = out + (size_t)sg.row0[seg] * ldo;
+        float *o = out + (size_t)(sg.out0 ? sg.out0[seg] : sg.row0[seg]) * ldo;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, n1 - n0, K, 1.0f,
                     in + (size_t)sg.row0[seg] * ldi, ldi, w + (size_t)n0 * K, K,
                     accumulate ? 1.0f : 0.0f, o + n0, ldo);
@@ -565,7 +570,7 @@ static void matmul(job *j, float *out, int ldo, const float *in, int ldi, const 
                    const float *bias, int T, int K, int N, int accumulate)
 {
     int row0 = 0;
-    segs sg = {1, &row0, &T};
+    segs sg = {1, &row0, &T, NULL};
     matmul_segs(j, out, ldo, in, ldi, w, bias, sg, K, N, accumulate);
 }
 
@@ -749,14 +754,37 @@ void pg_compress(const pg_model_config *cfg, const pg_layer_params *lp, const fl
     pg_state_free(s);
 }
 
-/* After layer l has attended: slide the layer input h (L rows) into the
- * memory of slot b; the rows that fall out are compressed into cmem. */
+/* buf[0, len) = concat(buf[0, len), rows[0, n))[-cap:] for rows of width
+ * floats; rows NULL appends zeros. Returns the new length. */
+static int fifo_append(float *buf, int len, int cap, const float *rows, int n, size_t width)
+{
+    if (n >= cap) {
+        if (rows)
+            memcpy(buf, rows + (size_t)(n - cap) * width, sizeof(float) * (size_t)cap * width);
+        else
+            memset(buf, 0, sizeof(float) * (size_t)cap * width);
+        return cap;
+    }
+    int drop = len + n - cap > 0 ? len + n - cap : 0;
+    memmove(buf, buf + (size_t)drop * width, sizeof(float) * (size_t)(len - drop) * width);
+    len -= drop;
+    if (rows)
+        memcpy(buf + (size_t)len * width, rows, sizeof(float) * (size_t)n * width);
+    else
+        memset(buf + (size_t)len * width, 0, sizeof(float) * (size_t)n * width);
+    return len + n;
+}
+
+/* After layer l has attended: slide the layer input h (L rows), with its
+ * keys and values knew, vnew [L, HD], into the memory of slot b; the rows
+ * that fall out are compressed, and the compressed rows (with their keys and
+ * values, computed once here) pushed into the compressed memory. */
 static void update_memory(job *j, const pg_model_config *cfg, const pg_layer_params *lp, int l,
-                          int b, const float *h, int L)
+                          int b, const float *h, const float *knew, const float *vnew, int L)
 {
     pg_state *s = j->s;
     size_t li = (size_t)l * s->n_slots + (size_t)b;
-    int d = s->d, nm = s->n_mem, ncm = s->n_cmem, tid = job_tid(j);
+    int d = s->d, HD = s->hd, nm = s->n_mem, ncm = s->n_cmem, tid = job_tid(j);
     size_t rows = (size_t)nm + (size_t)s->window;
     float *mem = s->mem + li * (size_t)nm * d;
     float *usage = s->usage + li * (size_t)nm;
@@ -775,35 +803,24 @@ static void update_memory(job *j, const pg_model_config *cfg, const pg_layer_par
         int g = n_evict / cfg->compression_rate;
         float *co = s->comp_out + (size_t)tid * rows * d;
         compress_block(j, cfg, lp, ev, g * cfg->compression_rate, evu, co);
+        /* keys and values of the compressed rows: k = LN1(co) Wk^T, v = LN1(co) Wv^T */
+        float *lnc = s->comp_gather + (size_t)tid * rows * d;
+        float *kc = s->comp_k + (size_t)tid * rows * HD, *vc = s->comp_v + (size_t)tid * rows * HD;
+        layernorm(j, lnc, co, lp->ln1_w, lp->ln1_b, g, d, cfg->ln_eps);
+        matmul(j, kc, HD, lnc, d, lp->wk, NULL, g, d, HD, 0);
+        matmul(j, vc, HD, lnc, d, lp->wv, NULL, g, d, HD, 0);
         /* cmem = concat(cmem, compressed)[-n_cm:] */
-        float *cmem = s->cmem + li * (size_t)ncm * d;
         int cm = s->cmem_len[li];
-        if (g >= ncm) {
-            memcpy(cmem, co + (size_t)(g - ncm) * d, sizeof(float) * (size_t)ncm * d);
-            cm = ncm;
-        } else {
-            int drop = cm + g - ncm > 0 ? cm + g - ncm : 0;
-            memmove(cmem, cmem + (size_t)drop * d, sizeof(float) * (size_t)(cm - drop) * d);
-            cm -= drop;
-            memcpy(cmem + (size_t)cm * d, co, sizeof(float) * (size_t)g * d);
-            cm += g;
-        }
-        s->cmem_len[li] = cm;
+        fifo_append(s->kcm + li * (size_t)ncm * HD, cm, ncm, kc, g, (size_t)HD);
+        s->cmem_len[li] = fifo_append(s->vcm + li * (size_t)ncm * HD, cm, ncm, vc, g, (size_t)HD);
     }
-    /* mem = concat(mem, h)[n_evict:] */
+    /* mem = concat(mem, h)[n_evict:], with keys, values and usage (new rows: 0) */
     if (nm == 0)
         return;
-    if (n_evict <= m) {
-        memmove(mem, mem + (size_t)n_evict * d, sizeof(float) * (size_t)(m - n_evict) * d);
-        memmove(usage, usage + n_evict, sizeof(float) * (size_t)(m - n_evict));
-        memcpy(mem + (size_t)(m - n_evict) * d, h, sizeof(float) * (size_t)L * d);
-        memset(usage + (m - n_evict), 0, sizeof(float) * (size_t)L);
-    } else {
-        int skip = n_evict - m; /* window rows that go straight out */
-        memcpy(mem, h + (size_t)skip * d, sizeof(float) * (size_t)nm * d);
-        memset(usage, 0, sizeof(float) * (size_t)nm);
-    }
-    s->mem_len[li] = nm < m + L ? nm : m + L;
+    fifo_append(mem, m, nm, h, L, (size_t)d);
+    fifo_append(s->kmem + li * (size_t)nm * HD, m, nm, knew, L, (size_t)HD);
+    fifo_append(s->vmem + li * (size_t)nm * HD, m, nm, vnew, L, (size_t)HD);
+    s->mem_len[li] = fifo_append(usage, m, nm, NULL, L, 1);
 }
 
 /* All layers and the output for slots [b0, b0 + n) of one window. */
@@ -821,8 +838,8 @@ static void forward_job(job *j)
     if (T == 0)
         return;
     size_t r0 = (size_t)s->row0[b0];
-    segs rows = {j->n, s->row0 + b0, lens + b0};
-    segs cats = {j->n, s->cat0 + b0, s->catlen + b0};
+    segs rows = {j->n, s->row0 + b0, lens + b0, NULL};
+    segs news = {j->n, s->row0 + b0, lens + b0, s->new0 + b0}; /* window rows -> k, v */
     float *x = s->x + r0 * d, *ln = s->ln + r0 * d;
 
     for (int l = 0; l < c->n_layer; l++) {
@@ -830,25 +847,25 @@ static void forward_job(job *j)
         /* ln = LN1(x); q[T, HD] = ln Wq^T */
         layernorm(j, ln, x, lp->ln1_w, lp->ln1_b, T, d, c->ln_eps);
         matmul_segs(j, s->q, HD, s->ln, d, lp->wq, NULL, rows, d, HD, 0);
-        /* cat[K_b, d] = LN1(concat(cmem, mem)) then the window's ln rows */
+        /* k, v [K_b, HD] per slot = concat(cmem, mem, window) rows: the cached
+         * keys and values of the memories, then LN1(h) Wk^T, LN1(h) Wv^T */
+        size_t hdb = sizeof(float) * (size_t)HD;
         for (int b = b0; b < b1; b++) {
             s->catlen[b] = 0;
             if (!lens[b])
                 continue;
             size_t li = (size_t)l * B + b;
             int cm = s->cmem_len[li], mm = s->mem_len[li];
-            float *dst = s->cat + (size_t)s->cat0[b] * d;
-            memcpy(dst, s->cmem + li * (size_t)s->n_cmem * d, sizeof(float) * (size_t)cm * d);
-            memcpy(dst + (size_t)cm * d, s->mem + li * (size_t)nm * d,
-                   sizeof(float) * (size_t)mm * d);
-            layernorm(j, dst, dst, lp->ln1_w, lp->ln1_b, cm + mm, d, c->ln_eps);
-            memcpy(dst + (size_t)(cm + mm) * d, s->ln + (size_t)s->row0[b] * d,
-                   sizeof(float) * (size_t)lens[b] * d);
+            size_t at = (size_t)s->cat0[b] * HD;
+            memcpy(s->k + at, s->kcm + li * (size_t)s->n_cmem * HD, hdb * (size_t)cm);
+            memcpy(s->v + at, s->vcm + li * (size_t)s->n_cmem * HD, hdb * (size_t)cm);
+            memcpy(s->k + at + (size_t)cm * HD, s->kmem + li * (size_t)nm * HD, hdb * (size_t)mm);
+            memcpy(s->v + at + (size_t)cm * HD, s->vmem + li * (size_t)nm * HD, hdb * (size_t)mm);
+            s->new0[b] = s->cat0[b] + cm + mm;
             s->catlen[b] = cm + mm + lens[b];
         }
-        /* k, v [K_b, HD] per slot */
-        matmul_segs(j, s->k, HD, s->cat, d, lp->wk, NULL, cats, d, HD, 0);
-        matmul_segs(j, s->v, HD, s->cat, d, lp->wv, NULL, cats, d, HD, 0);
+        matmul_segs(j, s->k, HD, s->ln, d, lp->wk, NULL, news, d, HD, 0);
+        matmul_segs(j, s->v, HD, s->ln, d, lp->wv, NULL, news, d, HD, 0);
         /* attention, one task per (slot, head) */
         const float *r = s->r + (size_t)l * s->span * HD;
         int want_usage = c->compression == PG_COMPRESS_MOST_USED;
@@ -883,7 +900,9 @@ static void forward_job(job *j)
         /* memories take this layer's input, before the residual updates */
         for (int b = b0; b < b1; b++)
             if (lens[b])
-                update_memory(j, c, lp, l, b, s->x + (size_t)s->row0[b] * d, lens[b]);
+                update_memory(j, c, lp, l, b, s->x + (size_t)s->row0[b] * d,
+                              s->k + (size_t)s->new0[b] * HD, s->v + (size_t)s->new0[b] * HD,
+                              lens[b]);
         /* x += att Wo^T */
         matmul_segs(j, s->x, d, s->att, HD, lp->wo, NULL, rows, HD, d, 1);
         /* x += W2 relu(W1 LN2(x) + b1) + b2 */

@@ -18,6 +18,9 @@
  * Memories hold layer inputs h (no gradient); after each window the rows
  * that fall out of the n_m memory are compressed at rate c by f_c and pushed
  * into the n_cm compressed-memory FIFO (Rae et al. 2020, Algorithm 1).
+ * The keys and values of memory rows are kept with them (a row's LN1 and
+ * projections never change), so each window projects only its own rows and
+ * the rows it compresses.
  *
  * Weights are named and shaped like PyTorch modules (nn.Linear [out, in],
  * nn.Conv1d [out, in, kernel]); see models/README.md for the list.
