@@ -412,6 +412,9 @@ int pg_state_new(const pg_model *m, int n_slots, int window, pg_state **out, pg_
     const pg_model_config *c = &m->cfg;
     if (n_slots < 1 || n_slots > 4096 || window < 1 || window > (1 << 16))
         return pg_fail(err, PG_EINVAL, "state: bad batch %d or window %d", n_slots, window);
+    if (c->compressed_memory > 0 && window % c->compression_rate)
+        return pg_fail(err, PG_EINVAL, "model %s: the window (%d) must be a multiple of the "
+                       "compression rate %d", c->name, window, c->compression_rate);
     pg_state *s = calloc(1, sizeof *s);
     if (!s)
         return pg_fail(err, PG_ENOMEM, "state: out of memory");

@@ -255,6 +255,11 @@ class TestWeightsErrors(HarnessCase):
                          "--out", os.path.join(self.dir, "x"), check=False)
         self.assertEqual(p.returncode, 1)
         self.assertIn("vocabulary size", p.stderr.decode())
+        ccfg, cw, _ = self.write_model(ct_config("conv"))
+        p = self.harness("logits", "--model", ccfg, "--weights", cw, "--tokens", tpath,
+                         "--out", os.path.join(self.dir, "x"), "--window", "3", check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("multiple of the compression rate", p.stderr.decode())
         for bad in ({"d_model": 15}, {"n_layer": 0}, {"family": "gpt"}, {"typo": 1},
                     {"compression": "conv"}):
             cfg = txl_config(**bad)
