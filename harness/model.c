@@ -391,7 +391,7 @@ struct pg_state {
     float *att;               /* [B*W, HD] */
     float *ff;                /* [B*W, d_ff] */
     float *k, *v;             /* [B, span, HD] keys, values of concat(cmem, mem, h) */
-    float *pos;               /* [span, d] sinusoid of distance t */
+    float *pos;               /* [span, d] row t: sinusoid of distance span-1-t */
     float *r;                 /* [n_layer, span, HD] projected positions */
     float *usage_part;        /* [B, H, n_m] */
     float *scratch;           /* per thread: qu, qv [W, dh]; ac, bd [W, span] */
@@ -471,13 +471,14 @@ int pg_state_new(const pg_model *m, int n_slots, int window, pg_state **out, pg_
     }
     for (size_t b = 0; b < B; b++)
         s->cat0[b] = (int)(b * span);
-    /* Sinusoid of distance t: [sin(t f_0) .. sin(t f_{d/2-1}), cos(t f_0) ..],
-     * f_k = 10000^(-2k/d), as in Transformer-XL. */
+    /* Sinusoid of distance p: [sin(p f_0) .. sin(p f_{d/2-1}), cos(p f_0) ..],
+     * f_k = 10000^(-2k/d), in decreasing distance as in Transformer-XL: row t
+     * is distance span-1-t, so the K keys of a window use the last K rows. */
     for (size_t t = 0; t < span; t++)
         for (size_t k = 0; k < d / 2; k++) {
-            double f = pow(10000.0, -(double)(2 * k) / (double)d);
-            s->pos[t * d + k] = (float)sin((double)t * f);
-            s->pos[t * d + d / 2 + k] = (float)cos((double)t * f);
+            double f = pow(10000.0, -(double)(2 * k) / (double)d), p = (double)(span - 1 - t);
+            s->pos[t * d + k] = (float)sin(p * f);
+            s->pos[t * d + d / 2 + k] = (float)cos(p * f);
         }
     *out = s;
     return 0;
@@ -605,12 +606,13 @@ static void relu(float *x, size_t n)
 }
 
 /* Relative multi-head attention of one slot and one head.
- *   q   [L, HD] (this slot's rows), k, v [K, HD] (K = M + L), r [K, HD]
+ *   q   [L, HD] (this slot's rows), k, v [K, HD] (K = M + L)
+ *   r   [K, HD] projected positions, row m = distance K-1-m
  *   out [L, HD] (columns of head h)
- *   ac[i, j] = (q_i + u) . k_j          bd[i, t] = (q_i + v) . r_t
- *   s[i, j]  = (ac[i, j] + bd[i, M + i - j]) / sqrt(dh)   for j <= M + i
- * Indexing bd by the distance M + i - j is the relative shift of
- * Transformer-XL (its pad-and-reshape trick computes the same gather). */
+ *   ac[i, j] = (q_i + u) . k_j          bd[i, m] = (q_i + v) . r_m
+ *   s[i, j]  = (ac[i, j] + bd[i, j + L-1-i]) / sqrt(dh)   for j <= M + i
+ * Row m = j + L-1-i of r is distance M + i - j: this is the relative shift
+ * of Transformer-XL (its pad-and-reshape trick computes the same gather). */
 static void attention_head(const float *q, const float *k, const float *v, const float *r,
                            const float *u_bias, const float *v_bias, float *out, int L, int M,
                            int HD, int dh, float *scratch, int window, int span,
@@ -633,11 +635,12 @@ static void attention_head(const float *q, const float *k, const float *v, const
         float *row = ac + (size_t)i * K;
         const float *bdrow = bd + (size_t)i * K;
         int last = M + i; /* causal: keys 0..M+i */
+        const float *shifted = bdrow + (L - 1 - i);
         float mx = -INFINITY;
-        for (int j = 0; j <= last; j++) {
-            row[j] = (row[j] + bdrow[last - j]) * scale;
+        for (int j = 0; j <= last; j++)
+            row[j] = (row[j] + shifted[j]) * scale;
+        for (int j = 0; j <= last; j++)
             mx = row[j] > mx ? row[j] : mx;
-        }
         float sum = 0.0f;
         for (int j = 0; j <= last; j++) {
             row[j] = expf(row[j] - mx);
@@ -881,9 +884,11 @@ static void forward_job(job *j)
             size_t li = (size_t)l * B + b;
             int cm = s->cmem_len[li], mm = s->mem_len[li];
             float *scr = s->scratch + (size_t)job_tid(j) * s->scratch_per_thread;
+            /* distances K-1 .. 0 are the last K rows of r */
             attention_head(s->q + (size_t)s->row0[b] * HD + h * dh,
                            s->k + (size_t)s->cat0[b] * HD + h * dh,
-                           s->v + (size_t)s->cat0[b] * HD + h * dh, r + h * dh,
+                           s->v + (size_t)s->cat0[b] * HD + h * dh,
+                           r + (size_t)(s->span - s->catlen[b]) * HD + h * dh,
                            lp->r_w_bias + h * dh, lp->r_r_bias + h * dh,
                            s->att + (size_t)s->row0[b] * HD + h * dh, lens[b], cm + mm, HD, dh,
                            scr, s->window, s->span,
