@@ -191,9 +191,8 @@ static int load_model(const opts *o, pg_model **out, pg_run_info *ri, pg_model_c
     if ((rc = pg_model_new(cfg, out, err)))
         return rc;
     if (o->has_seed) {
-        pg_model_random_init(*out, o->seed);
         ri->seed = o->seed;
-        return 0;
+        return pg_model_random_init(*out, o->seed, err);
     }
     char wpath[PATH_MAX];
     if (o->weights) {

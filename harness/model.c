@@ -192,6 +192,8 @@ static int layout(const pg_model_config *c, pg_tensor_info *info, int cap, float
     int n = 0;
     size_t off = 0;
     int64_t d = c->d_model, hd = (int64_t)c->n_head * c->d_head;
+    /* T(name, layer, ndim, shape...): the next tensor, "layers.<layer>.<name>"
+     * (global tensors: layer -1, the name alone) */
 #define T(NAME_FMT, L, ND, S0, S1, S2)                                           \
     do {                                                                         \
         int64_t sh_[3] = {(S0), (S1), (S2)};                                     \
@@ -199,7 +201,11 @@ static int layout(const pg_model_config *c, pg_tensor_info *info, int cap, float
         for (int k_ = 0; k_ < (ND); k_++)                                        \
             ne_ *= (size_t)sh_[k_];                                              \
         if (info && n < cap) {                                                   \
-            snprintf(info[n].name, sizeof info[n].name, NAME_FMT, L);            \
+            if ((L) < 0)                                                         \
+                snprintf(info[n].name, sizeof info[n].name, "%s", NAME_FMT);     \
+            else                                                                 \
+                snprintf(info[n].name, sizeof info[n].name, "layers.%d.%s", L,   \
+                         NAME_FMT);                                              \
             info[n].ndim = (ND);                                                 \
             memcpy(info[n].shape, sh_, sizeof sh_);                              \
             info[n].numel = ne_;                                                 \
@@ -208,30 +214,30 @@ static int layout(const pg_model_config *c, pg_tensor_info *info, int cap, float
         n++;                                                                     \
         off += ne_;                                                              \
     } while (0)
-    T("tok_emb.weight%.0d", 0, 2, c->vocab_size, d, 0);
+    T("tok_emb.weight", -1, 2, c->vocab_size, d, 0);
     for (int l = 0; l < c->n_layer; l++) {
-        T("layers.%d.ln1.weight", l, 1, d, 0, 0);
-        T("layers.%d.ln1.bias", l, 1, d, 0, 0);
-        T("layers.%d.attn.q.weight", l, 2, hd, d, 0);
-        T("layers.%d.attn.k.weight", l, 2, hd, d, 0);
-        T("layers.%d.attn.v.weight", l, 2, hd, d, 0);
-        T("layers.%d.attn.r.weight", l, 2, hd, d, 0);
-        T("layers.%d.attn.r_w_bias", l, 2, c->n_head, c->d_head, 0);
-        T("layers.%d.attn.r_r_bias", l, 2, c->n_head, c->d_head, 0);
-        T("layers.%d.attn.o.weight", l, 2, d, hd, 0);
-        T("layers.%d.ln2.weight", l, 1, d, 0, 0);
-        T("layers.%d.ln2.bias", l, 1, d, 0, 0);
-        T("layers.%d.ff.w1.weight", l, 2, c->d_ff, d, 0);
-        T("layers.%d.ff.w1.bias", l, 1, c->d_ff, 0, 0);
-        T("layers.%d.ff.w2.weight", l, 2, d, c->d_ff, 0);
-        T("layers.%d.ff.w2.bias", l, 1, d, 0, 0);
+        T("ln1.weight", l, 1, d, 0, 0);
+        T("ln1.bias", l, 1, d, 0, 0);
+        T("attn.q.weight", l, 2, hd, d, 0);
+        T("attn.k.weight", l, 2, hd, d, 0);
+        T("attn.v.weight", l, 2, hd, d, 0);
+        T("attn.r.weight", l, 2, hd, d, 0);
+        T("attn.r_w_bias", l, 2, c->n_head, c->d_head, 0);
+        T("attn.r_r_bias", l, 2, c->n_head, c->d_head, 0);
+        T("attn.o.weight", l, 2, d, hd, 0);
+        T("ln2.weight", l, 1, d, 0, 0);
+        T("ln2.bias", l, 1, d, 0, 0);
+        T("ff.w1.weight", l, 2, c->d_ff, d, 0);
+        T("ff.w1.bias", l, 1, c->d_ff, 0, 0);
+        T("ff.w2.weight", l, 2, d, c->d_ff, 0);
+        T("ff.w2.bias", l, 1, d, 0, 0);
         if (has_conv(c)) {
-            T("layers.%d.compress.weight", l, 3, d, d, c->compression_rate);
-            T("layers.%d.compress.bias", l, 1, d, 0, 0);
+            T("compress.weight", l, 3, d, d, c->compression_rate);
+            T("compress.bias", l, 1, d, 0, 0);
         }
     }
-    T("ln_f.weight%.0d", 0, 1, d, 0, 0);
-    T("ln_f.bias%.0d", 0, 1, d, 0, 0);
+    T("ln_f.weight", -1, 1, d, 0, 0);
+    T("ln_f.bias", -1, 1, d, 0, 0);
 #undef T
     if (total)
         *total = off;
@@ -323,12 +329,12 @@ static float uniform_pm1(uint64_t *st)
     return (float)((double)(splitmix64(st) >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0);
 }
 
-void pg_model_random_init(pg_model *m, uint64_t seed)
+int pg_model_random_init(pg_model *m, uint64_t seed, pg_error *err)
 {
     int nt = pg_model_tensors(m, NULL, 0);
     pg_tensor_info *info = calloc((size_t)nt, sizeof *info);
     if (!info)
-        return; /* cannot happen for realistic sizes; weights stay zero */
+        return pg_fail(err, PG_ENOMEM, "model %s: out of memory", m->cfg.name);
     pg_model_tensors(m, info, nt);
     uint64_t st = seed;
     for (int i = 0; i < nt; i++) {
@@ -357,6 +363,7 @@ void pg_model_random_init(pg_model *m, uint64_t seed)
         }
     }
     free(info);
+    return 0;
 }
 
 /* ---------------------------------------------------------------- threads */
@@ -741,8 +748,8 @@ static void compress_block(job *j, const pg_model_config *cfg, const pg_layer_pa
     }
 }
 
-void pg_compress(const pg_model_config *cfg, const pg_layer_params *lp, const float *in, int n,
-                 const float *usage, float *out)
+int pg_compress(const pg_model_config *cfg, const pg_layer_params *lp, const float *in, int n,
+                const float *usage, float *out, pg_error *err)
 {
     /* A throwaway state carries the scratch buffers for the test entry point. */
     pg_model fake = {0};
@@ -753,11 +760,13 @@ void pg_compress(const pg_model_config *cfg, const pg_layer_params *lp, const fl
     fake.cfg.compressed_memory = 0;
     fake.cfg.vocab_size = 1;
     pg_state *s;
-    if (pg_state_new(&fake, 1, n, &s, NULL))
-        return;
+    int rc = pg_state_new(&fake, 1, n, &s, err);
+    if (rc)
+        return rc;
     job j = {.m = &fake, .s = s, .nt = 1, .tid = 0};
     compress_block(&j, cfg, lp, in, n, usage, out);
     pg_state_free(s);
+    return 0;
 }
 
 /* buf[0, len) = concat(buf[0, len), rows[0, n))[-cap:] for rows of width

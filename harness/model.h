@@ -99,7 +99,7 @@ void pg_model_free(pg_model *m);
 int pg_model_tensors(const pg_model *m, pg_tensor_info *info, int cap);
 /* Deterministic random weights (xoshiro-style generator from seed):
  * matrices uniform in +-1/sqrt(fan_in), LayerNorm 1/0, biases 0, u/v small. */
-void pg_model_random_init(pg_model *m, uint64_t seed);
+int pg_model_random_init(pg_model *m, uint64_t seed, pg_error *err);
 /* Parameter count implied by a config (without allocating). */
 size_t pg_model_param_count(const pg_model_config *cfg);
 
@@ -125,8 +125,8 @@ double pg_state_flops(const pg_state *s);
 
 /* Compression functions on one block: in [n, d] -> out [n/c, d]. usage[n]
  * is only read by MOST_USED. Exposed for tests. */
-void pg_compress(const pg_model_config *cfg, const pg_layer_params *lp, const float *in, int n,
-                 const float *usage, float *out);
+int pg_compress(const pg_model_config *cfg, const pg_layer_params *lp, const float *in, int n,
+                const float *usage, float *out, pg_error *err);
 
 /* Sets the number of threads of the forward (OpenMP); OpenBLAS itself runs
  * single-threaded inside it so that results do not depend on the count. */

@@ -76,12 +76,12 @@ static void test_compress_pooling_and_most_used(void **state)
     /* 6 rows of d = 2 -> 3 rows */
     const float in[12] = {1, -1, 3, -5, 2, 2, 0, 4, -1, -2, -3, -4};
     float out[6];
-    pg_compress(&c, &lp, in, 6, NULL, out);
+    assert_int_equal(pg_compress(&c, &lp, in, 6, NULL, out, NULL), 0);
     const float want_max[6] = {3, -1, 2, 4, -1, -2};
     for (int i = 0; i < 6; i++)
         assert_true(out[i] == want_max[i]);
     c.compression = PG_COMPRESS_MEAN_POOL;
-    pg_compress(&c, &lp, in, 6, NULL, out);
+    assert_int_equal(pg_compress(&c, &lp, in, 6, NULL, out, NULL), 0);
     const float want_mean[6] = {2, -3, 1, 3, -2, -3};
     for (int i = 0; i < 6; i++)
         assert_true(out[i] == want_mean[i]);
@@ -89,7 +89,7 @@ static void test_compress_pooling_and_most_used(void **state)
      * row: rows 2 and 3 tie, 2 is kept); output keeps time order */
     c.compression = PG_COMPRESS_MOST_USED;
     const float usage[6] = {0.1f, 2.0f, 1.0f, 1.0f, 3.0f, 0.0f};
-    pg_compress(&c, &lp, in, 6, usage, out);
+    assert_int_equal(pg_compress(&c, &lp, in, 6, usage, out, NULL), 0);
     const float want_used[6] = {3, -5, 2, 2, -1, -2};
     for (int i = 0; i < 6; i++)
         assert_true(out[i] == want_used[i]);
@@ -105,14 +105,14 @@ static void test_compress_convolutions(void **state)
     pg_layer_params lp = {.cw = w, .cb = &b};
     const float in[6] = {1, 2, 3, 4, 5, 6};
     float out[3];
-    pg_compress(&c, &lp, in, 6, NULL, out);
+    assert_int_equal(pg_compress(&c, &lp, in, 6, NULL, out, NULL), 0);
     /* kernel = stride = 2: (x0, x1), (x2, x3), (x4, x5) */
     assert_true(out[0] == 0.5f + 10 + 2);
     assert_true(out[1] == 0.5f + 30 + 4);
     assert_true(out[2] == 0.5f + 50 + 6);
     /* dilation 2: taps x[2j+1-2], x[2j+1] (zero before the block) */
     c.compression = PG_COMPRESS_DILATED_CONV;
-    pg_compress(&c, &lp, in, 6, NULL, out);
+    assert_int_equal(pg_compress(&c, &lp, in, 6, NULL, out, NULL), 0);
     assert_true(out[0] == 0.5f + 0 + 2);
     assert_true(out[1] == 0.5f + 20 + 4);
     assert_true(out[2] == 0.5f + 40 + 6);
@@ -125,7 +125,7 @@ static void test_compress_convolutions(void **state)
     pg_layer_params lp2 = {.cw = w2, .cb = b2};
     const float in2[4] = {7, 8, 9, 11}; /* rows (7,8), (9,11) */
     float out2[2];
-    pg_compress(&c, &lp2, in2, 2, NULL, out2);
+    assert_int_equal(pg_compress(&c, &lp2, in2, 2, NULL, out2, NULL), 0);
     assert_true(out2[0] == 7.0f);  /* out 0 = x[t0][in 0] */
     assert_true(out2[1] == 11.0f); /* out 1 = x[t1][in 1] */
 }
@@ -188,7 +188,7 @@ static pg_model *tiny_model(int compression)
     pg_model_config c = tiny_config(compression);
     pg_model *m;
     assert_int_equal(pg_model_new(&c, &m, NULL), 0);
-    pg_model_random_init(m, 42);
+    assert_int_equal(pg_model_random_init(m, 42, NULL), 0);
     return m;
 }
 
@@ -319,7 +319,7 @@ static void test_eval_whole_book_vs_windows(void **state)
     c.window = 64;
     pg_model *m;
     assert_int_equal(pg_model_new(&c, &m, NULL), 0);
-    pg_model_random_init(m, 7);
+    assert_int_equal(pg_model_random_init(m, 7, NULL), 0);
     pg_eval_result whole, win;
     evaluate(m, 2, 2, 64, &whole);
     evaluate(m, 3, 2, 5, &win);
