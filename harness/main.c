@@ -241,7 +241,8 @@ static int cmd_run(const opts *o, pg_error *err)
     if ((rc = pg_shard_source_open(o->shards, o->split, o->max_books, &src, err)))
         goto done;
     const pg_book_source *bs = pg_shard_source_books(src);
-    pg_eval_opts eo = {.batch = o->batch ? o->batch : 2,
+    int batch = o->batch ? o->batch : pg_get_threads() > 2 ? pg_get_threads() : 2;
+    pg_eval_opts eo = {.batch = batch,
                        .window = o->window,
                        .max_tokens_per_book = o->max_tokens_per_book,
                        .keep_nll = o->nll_dump != NULL,
