@@ -204,7 +204,8 @@ static int load_model(const opts *o, pg_model **out, pg_run_info *ri, pg_model_c
             wpath[n - 5] = 0;
         strncat(wpath, ".safetensors", sizeof wpath - strlen(wpath) - 1);
     }
-    if ((rc = pg_safetensors_load(*out, wpath, err)))
+    if ((rc = pg_safetensors_load(*out, wpath, ri->weights_vocab_sha, &ri->has_weights_vocab,
+                                  err)))
         return rc;
     uint8_t md5[16];
     uint32_t crc;
@@ -241,6 +242,15 @@ static int cmd_run(const opts *o, pg_error *err)
     if ((rc = pg_shard_source_open(o->shards, o->split, o->max_books, &src, err)))
         goto done;
     const pg_book_source *bs = pg_shard_source_books(src);
+    if (ri.has_weights_vocab &&
+        memcmp(ri.weights_vocab_sha, pg_shard_source_vocab_sha256(src), 32) != 0) {
+        char a[65], b[65];
+        pg_hex(ri.weights_vocab_sha, 32, a);
+        pg_hex(pg_shard_source_vocab_sha256(src), 32, b);
+        rc = pg_fail(err, PG_EINVAL, "the weights were trained with vocabulary %s, the shards in "
+                     "%s use %s", a, o->shards, b);
+        goto done;
+    }
     int batch = o->batch ? o->batch : pg_get_threads() > 2 ? pg_get_threads() : 2;
     pg_eval_opts eo = {.batch = batch,
                        .window = o->window,

@@ -25,6 +25,8 @@ typedef struct pg_run_info {
     uint8_t config_sha[32];
     int has_weights;           /* else random init */
     uint8_t weights_sha[32];
+    int has_weights_vocab;     /* the weights name their vocabulary (metadata) */
+    uint8_t weights_vocab_sha[32];
     uint64_t seed;
     const char *tokenizer_name;
     uint32_t vocab_size;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/atomic_file.h"
+#include "common/hash.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors.c assumes a little-endian host"
@@ -58,8 +59,11 @@ static float half_to_float(uint16_t h)
     return f;
 }
 
-int pg_safetensors_load(pg_model *m, const char *path, pg_error *err)
+int pg_safetensors_load(pg_model *m, const char *path, uint8_t vocab_sha256[32],
+                        int *has_vocab, pg_error *err)
 {
+    if (has_vocab)
+        *has_vocab = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT)
@@ -127,8 +131,20 @@ int pg_safetensors_load(pg_model *m, const char *path, pg_error *err)
     json_t *t;
     int loaded = 0;
     json_object_foreach(root, name, t) {
-        if (strcmp(name, "__metadata__") == 0)
+        if (strcmp(name, "__metadata__") == 0) {
+            json_t *vs = json_object_get(t, "vocab_sha256");
+            if (vs && vocab_sha256) {
+                if (!json_is_string(vs) || json_string_length(vs) != 64 ||
+                    pg_unhex(json_string_value(vs), vocab_sha256, 32)) {
+                    pg_fail(err, PG_ECORRUPT, "%s: metadata vocab_sha256 is not 64 hex digits",
+                            path);
+                    goto done;
+                }
+                if (has_vocab)
+                    *has_vocab = 1;
+            }
             continue;
+        }
         int ti = -1;
         for (int i = 0; i < nt; i++)
             if (strcmp(info[i].name, name) == 0)

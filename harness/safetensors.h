@@ -11,13 +11,19 @@
 #ifndef PG19_HARNESS_SAFETENSORS_H
 #define PG19_HARNESS_SAFETENSORS_H
 
+#include <stdint.h>
+
 #include "common/error.h"
 #include "harness/model.h"
 
 /* Header cap: 100 MB of JSON is far beyond any real model. */
 #define PG_SAFETENSORS_MAX_HEADER (100u << 20)
 
-int pg_safetensors_load(pg_model *m, const char *path, pg_error *err);
+/* vocab_sha256 (may be NULL): set to the 32 bytes of the optional metadata
+ * entry "vocab_sha256" (64 hex digits: the SHA-256 of the SentencePiece
+ * model the weights were trained with), *has_vocab to 1 if present. */
+int pg_safetensors_load(pg_model *m, const char *path, uint8_t vocab_sha256[32],
+                        int *has_vocab, pg_error *err);
 /* Writes every tensor of m as F32 (crash-safe: temp, fsync, rename). */
 int pg_safetensors_save(const pg_model *m, const char *path, pg_error *err);
 

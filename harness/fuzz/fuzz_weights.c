@@ -40,6 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (ftruncate(fd, 0) || pwrite(fd, data + 1, size - 1, 0) != (ssize_t)(size - 1))
         return 0;
-    pg_safetensors_load(model, path, &err);
+    uint8_t vocab[32];
+    int has_vocab;
+    pg_safetensors_load(model, path, vocab, &has_vocab, &err);
     return 0;
 }

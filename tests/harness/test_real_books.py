@@ -150,6 +150,38 @@ class TestRealBooks(unittest.TestCase):
         self.assertEqual(r["context"]["attention_span"], 96)
         self.check_results(r, dump, "test")
 
+    def test_weights_name_their_vocabulary(self):
+        import hashlib
+        weights = os.path.join(self.tmp, "txl.safetensors")
+        subprocess.run([os.path.join(BIN, "harness"), "init", "--model", "txl-tiny",
+                        "--random-init", "4", "--out", weights], check=True)
+        with open(os.path.join(self.tmp, "tok.model"), "rb") as f:
+            vocab = hashlib.sha256(f.read()).hexdigest()
+
+        def with_vocab(sha):
+            with open(weights, "rb") as f:
+                data = f.read()
+            n = struct.unpack("<Q", data[:8])[0]
+            h = json.loads(data[8:8 + n])
+            h["__metadata__"]["vocab_sha256"] = sha
+            hb = json.dumps(h).encode()
+            hb += b" " * (-len(hb) % 8)
+            with open(weights, "wb") as f:
+                f.write(struct.pack("<Q", len(hb)) + hb + data[8 + n:])
+
+        def run():
+            return subprocess.run([os.path.join(BIN, "harness"), "run", "--model", "txl-tiny",
+                                   "--weights", weights, "--split", "test", "--shards",
+                                   os.path.join(self.tmp, "shards"), "--max-tokens-per-book",
+                                   "40"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        with_vocab("0" * 64)
+        p = run()
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("trained with vocabulary", p.stderr.decode())
+        with_vocab(vocab)
+        p = run()
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+
     def test_prefix_mode_is_labelled(self):
         r, dump, _ = self.harness_run("ct-tiny", "validation", ("--max-tokens-per-book", "100"))
         self.assertEqual(r["eval"]["book_handling"], "prefix")

@@ -221,6 +221,8 @@ class TestWeightsErrors(HarnessCase):
         self.assertIn("not part of model", self.bad_file(header_edit(
             lambda h: h.update(extra=h["ln_f.bias"]))))
         self.assertIn("missing", self.bad_file(header_edit(lambda h: h.pop("ln_f.bias"))))
+        self.assertIn("vocab_sha256", self.bad_file(header_edit(
+            lambda h: h.update(__metadata__={"vocab_sha256": "xyz"}))))
         # truncated data: offsets point past the end of the file
         self.assertIn("data_offsets", self.bad_file(lambda d: d[:-16]))
 
