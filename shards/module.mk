@@ -5,3 +5,10 @@ include shards/reader.mk
 UNIT_TESTS += shards_test
 shards_test_SRCS := tests/shards/test_shards.c $(SHARD_READER_SRCS) $(SHARD_WRITER_SRCS)
 shards_test_LIBS := $(SHARD_READER_LIBS)
+
+# The tool encodes while it builds, so it links the tokenize library
+# (defined in tokenize/module.mk, included later: hence the lazy `=`).
+TOOLS += shards
+shards_SRCS = shards/main.c $(SHARD_READER_SRCS) $(SHARD_WRITER_SRCS) $(TOKENIZE_LIB_SRCS)
+shards_LIBS = $(SHARD_READER_LIBS) $(TOKENIZE_LIB_LIBS) -fopenmp
+$(BUILD)/obj/shards/main.o: CFLAGS += -fopenmp
