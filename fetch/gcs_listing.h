@@ -1,0 +1,48 @@
+/* gcs_listing.h - list the objects of a public Cloud Storage bucket.
+ *
+ * JSON API: GET {base}/storage/v1/b/{bucket}/o?prefix=P[&pageToken=T] returns
+ * {"items":[{"name","size","md5Hash","crc32c",...}], "nextPageToken"?}.
+ * The listing is untrusted: every page is size-capped, every name is checked
+ * against the PG-19 layout, sizes are bounded, and the base64 checksums must
+ * decode to exactly 16 (MD5) and 4 (CRC32C, big-endian) bytes.
+ */
+#ifndef PG19_FETCH_GCS_LISTING_H
+#define PG19_FETCH_GCS_LISTING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "fetch/retry.h"
+
+#define GCS_MAX_NAME 256
+#define GCS_MAX_OBJECT_BYTES (4ULL << 30)   /* no PG-19 file is near this */
+#define GCS_MAX_PAGE_BYTES (64u << 20)      /* one listing page */
+#define GCS_MAX_PAGES 100000
+
+typedef struct gcs_object {
+    char name[GCS_MAX_NAME];
+    uint64_t size;
+    uint8_t md5[16];
+    uint32_t crc32c;
+    int has_md5, has_crc32c;
+} gcs_object;
+
+typedef struct gcs_object_list {
+    gcs_object *items;
+    size_t n, cap;
+} gcs_object_list;
+
+void gcs_object_list_free(gcs_object_list *l);
+
+/* Parses one listing page (json, len bytes; `source` names it in errors).
+ * Appends its items to out; *next_token gets a malloc'd page token or NULL. */
+int gcs_parse_listing_page(const char *json, size_t len, const char *source, gcs_object_list *out,
+                           char **next_token, pg_error *err);
+
+/* Fetches every page for `prefix` (with retries per the policy) and appends
+ * the objects. stall_s bounds how long a page may sit without data. */
+int gcs_list(const char *base_url, const char *bucket, const char *prefix, const retry_policy *rp,
+             long stall_s, gcs_object_list *out, pg_error *err);
+
+#endif

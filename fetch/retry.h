@@ -1,0 +1,35 @@
+/* retry.h - when and how long to wait before trying a transfer again.
+ *
+ * Exponential backoff with full jitter (delay drawn uniformly from
+ * [0, min(cap, base * 2^attempt)]), never less than a server's Retry-After.
+ * Classification says which failures are worth another try: timeouts,
+ * resets, truncated bodies, 408, 429 and 5xx are; 4xx and local errors are not.
+ */
+#ifndef PG19_FETCH_RETRY_H
+#define PG19_FETCH_RETRY_H
+
+#include <curl/curl.h>
+
+typedef struct retry_policy {
+    int max_attempts;      /* total tries per object, >= 1 */
+    double base_delay_s;   /* first backoff ceiling */
+    double max_delay_s;    /* backoff ceiling cap */
+    double max_retry_after_s; /* longest Retry-After honoured */
+} retry_policy;
+
+void retry_policy_default(retry_policy *p);
+
+/* Seconds to wait before attempt number `attempt` (1 = the first retry).
+ * retry_after_s < 0 means the server sent none. */
+double retry_delay(const retry_policy *p, int attempt, double retry_after_s, unsigned *seed);
+
+typedef enum { FAIL_RETRY, FAIL_FATAL, FAIL_OFFLINE } failure_class;
+
+/* Classifies a finished transfer: curl's result and the HTTP status. */
+failure_class retry_classify(CURLcode cc, long http_status);
+
+/* Parses a Retry-After header value (delta-seconds or an HTTP date);
+ * returns seconds >= 0, or -1 if it cannot be parsed. */
+double retry_parse_after(const char *value);
+
+#endif

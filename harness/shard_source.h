@@ -1,0 +1,28 @@
+/* shard_source.h - the shards of one split as a pg_book_source (eval.h):
+ * a thin adapter over shards/shard_reader.h that numbers the books of all
+ * the split's shard files in order and checks that the files agree on the
+ * vocabulary (size, BOS id, SHA-256). */
+#ifndef PG19_HARNESS_SHARD_SOURCE_H
+#define PG19_HARNESS_SHARD_SOURCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "harness/eval.h"
+
+typedef struct pg_shard_source pg_shard_source;
+
+/* Opens every "<split>-NNNNN.pgs" in dir (checksums verified). max_books > 0
+ * keeps only the first max_books books. */
+int pg_shard_source_open(const char *dir, const char *split, uint64_t max_books,
+                         pg_shard_source **out, pg_error *err);
+void pg_shard_source_close(pg_shard_source *s);
+const pg_book_source *pg_shard_source_books(const pg_shard_source *s);
+const uint8_t *pg_shard_source_vocab_sha256(const pg_shard_source *s);
+uint64_t pg_shard_source_total_books(const pg_shard_source *s); /* before max_books */
+size_t pg_shard_source_num_files(const pg_shard_source *s);
+const char *pg_shard_source_file(const pg_shard_source *s, size_t i);  /* full path */
+const uint8_t *pg_shard_source_file_sha256(const pg_shard_source *s, size_t i);
+
+#endif

@@ -1,0 +1,221 @@
+/* leaderboard.c - the `leaderboard` command: submit, check, verify, render.
+ *
+ *   leaderboard submit FILE [--entries DIR] [--source TEXT] [--notes TEXT]
+ *                           [--reported CITATION] [--dry-run]
+ *   leaderboard check [--entries DIR] [ENTRY.json ...]
+ *   leaderboard verify ENTRY.json --nll FILE --shards DIR
+ *   leaderboard render -o DIR [--entries DIR]
+ *
+ * Exit status: 0 success, 1 rejected or failed (the message says why),
+ * 2 usage error.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "leaderboard/entries.h"
+#include "leaderboard/render.h"
+#include "leaderboard/results.h"
+#include "leaderboard/verify.h"
+
+#define DEFAULT_ENTRIES "leaderboard/entries"
+
+static int usage(void)
+{
+    fprintf(stderr,
+            "usage:\n"
+            "  leaderboard submit FILE [--entries DIR] [--source TEXT] [--notes TEXT]\n"
+            "                          [--reported CITATION] [--dry-run]\n"
+            "      validate a results JSON (harness/RESULTS.md) and store it as one entry\n"
+            "      file in DIR (default " DEFAULT_ENTRIES "); --reported stores a published\n"
+            "      result whose unknown fields are null\n"
+            "  leaderboard check [--entries DIR] [ENTRY.json ...]\n"
+            "      validate entry files (all of DIR when none is named)\n"
+            "  leaderboard verify ENTRY.json --nll FILE --shards DIR\n"
+            "      recompute every metric from a per-token NLL dump against the shards;\n"
+            "      marks the entry verified only if all agree\n"
+            "  leaderboard render -o OUTDIR [--entries DIR]\n"
+            "      write OUTDIR/index.html and OUTDIR/leaderboard.md\n");
+    return 2;
+}
+
+static int fail(const pg_error *err)
+{
+    fprintf(stderr, "leaderboard: %s\n", err->msg);
+    return 1;
+}
+
+/* Takes the value of an option that needs one; NULL (after a message) if missing. */
+static const char *optval(int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "leaderboard: %s needs a value\n", argv[*i]);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+static int cmd_submit(int argc, char **argv)
+{
+    const char *file = NULL, *entries = DEFAULT_ENTRIES, *source = NULL, *notes = NULL;
+    const char *reported = NULL;
+    int dry_run = 0;
+    for (int i = 0; i < argc; i++) {
+        const char **dst = NULL;
+        if (strcmp(argv[i], "--entries") == 0) dst = &entries;
+        else if (strcmp(argv[i], "--source") == 0) dst = &source;
+        else if (strcmp(argv[i], "--notes") == 0) dst = &notes;
+        else if (strcmp(argv[i], "--reported") == 0) dst = &reported;
+        else if (strcmp(argv[i], "--dry-run") == 0) { dry_run = 1; continue; }
+        else if (argv[i][0] == '-' || file) return usage();
+        else { file = argv[i]; continue; }
+        if (!(*dst = optval(argc, argv, &i)))
+            return 2;
+    }
+    if (!file)
+        return usage();
+    if (reported && source) {
+        fprintf(stderr, "leaderboard: --reported already names the source; drop --source\n");
+        return 2;
+    }
+    pg_error err = {0};
+    json_t *sub = NULL, *entry = NULL;
+    int rc = lb_load_file(file, &sub, &err);
+    if (!rc)
+        rc = lb_validate(sub, reported ? LB_REPORTED_SUBMISSION : LB_SUBMISSION, file, &err);
+    if (!rc)
+        rc = lb_entry_from_submission(sub, reported != NULL, reported ? reported : source, notes,
+                                      &entry, &err);
+    /* the stored entry must itself be a valid entry (e.g. --source text limits) */
+    if (!rc)
+        rc = lb_validate(entry, LB_ENTRY, file, &err);
+    char path[4096] = "";
+    if (!rc && dry_run) {
+        char name[256];
+        if (!(rc = lb_entry_filename(entry, name, sizeof name, &err)))
+            printf("valid: %s would be stored as %s/%s\n", file, entries, name);
+    } else if (!rc) {
+        if (!(rc = lb_entry_store(entries, entry, path, sizeof path, &err)))
+            printf("accepted: %s\n", path);
+    }
+    json_decref(sub);
+    json_decref(entry);
+    return rc ? fail(&err) : 0;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+    const char *entries = DEFAULT_ENTRIES;
+    int nfiles = 0, bad = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--entries") == 0) {
+            if (!(entries = optval(argc, argv, &i)))
+                return 2;
+        } else if (argv[i][0] == '-') {
+            return usage();
+        }
+    }
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--entries") == 0) {
+            i++;
+            continue;
+        }
+        nfiles++;
+        pg_error err = {0};
+        json_t *e = NULL;
+        int rc = lb_load_file(argv[i], &e, &err);
+        if (!rc)
+            rc = lb_validate(e, LB_ENTRY, argv[i], &err);
+        if (!rc)
+            rc = lb_entry_check_name(argv[i], e, &err);
+        json_decref(e);
+        if (rc) {
+            fail(&err);
+            bad++;
+        } else {
+            printf("ok: %s\n", argv[i]);
+        }
+    }
+    if (nfiles)
+        return bad ? 1 : 0;
+    pg_error err = {0};
+    lb_entry_list l;
+    if (lb_entries_load(entries, &l, &err))
+        return fail(&err);
+    printf("ok: %zu entries in %s\n", l.n, entries);
+    lb_entries_free(&l);
+    return 0;
+}
+
+static int cmd_render(int argc, char **argv)
+{
+    const char *entries = DEFAULT_ENTRIES, *out = NULL;
+    for (int i = 0; i < argc; i++) {
+        const char **dst;
+        if (strcmp(argv[i], "--entries") == 0) dst = &entries;
+        else if (strcmp(argv[i], "-o") == 0) dst = &out;
+        else return usage();
+        if (!(*dst = optval(argc, argv, &i)))
+            return 2;
+    }
+    if (!out)
+        return usage();
+    pg_error err = {0};
+    lb_entry_list l;
+    if (lb_entries_load(entries, &l, &err))
+        return fail(&err);
+    int rc = lb_render_site(&l, out, &err);
+    if (!rc)
+        printf("rendered %zu entries to %s/index.html and %s/leaderboard.md\n", l.n, out, out);
+    lb_entries_free(&l);
+    return rc ? fail(&err) : 0;
+}
+
+static int cmd_verify(int argc, char **argv)
+{
+    const char *entry = NULL, *nll = NULL, *shards = NULL;
+    for (int i = 0; i < argc; i++) {
+        const char **dst;
+        if (strcmp(argv[i], "--nll") == 0) dst = &nll;
+        else if (strcmp(argv[i], "--shards") == 0) dst = &shards;
+        else if (argv[i][0] == '-' || entry) return usage();
+        else { entry = argv[i]; continue; }
+        if (!(*dst = optval(argc, argv, &i)))
+            return 2;
+    }
+    if (!entry || !nll || !shards)
+        return usage();
+    pg_error err = {0};
+    lb_verify_report rep;
+    int rc = lb_verify_entry(entry, nll, shards, &rep, &err);
+    for (size_t i = 0; i < rep.n_mismatch; i++)
+        fprintf(stderr, "mismatch: %s\n", rep.mismatch[i]);
+    if (rc == PG_OK && rep.n_mismatch == 0) {
+        printf("verified: %s (%llu books, %llu tokens, %llu words; %zu checks agree)\n", entry,
+               (unsigned long long)rep.books, (unsigned long long)rep.tokens,
+               (unsigned long long)rep.words, rep.n_checks);
+        lb_verify_report_free(&rep);
+        return 0;
+    }
+    if (rc == PG_OK)
+        fprintf(stderr, "leaderboard: %s: not verified: %zu of %zu checks disagree\n", entry,
+                rep.n_mismatch, rep.n_checks);
+    lb_verify_report_free(&rep);
+    return rc ? fail(&err) : 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage();
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "submit") == 0)
+        return cmd_submit(argc - 2, argv + 2);
+    if (strcmp(cmd, "check") == 0)
+        return cmd_check(argc - 2, argv + 2);
+    if (strcmp(cmd, "render") == 0)
+        return cmd_render(argc - 2, argv + 2);
+    if (strcmp(cmd, "verify") == 0)
+        return cmd_verify(argc - 2, argv + 2);
+    return usage();
+}
