@@ -376,7 +376,50 @@ static int cmd_encode(opts *o)
         ctx[k] = pg_encode_ctx_new(enc, o->no_memo ? 0 : MEMO_BYTES);
     uint64_t total_bytes = 0, total_tokens = 0;
     double t_enc = 0;
-    for (int f = 0; f < o->n_files; f++) {
+    if (!o->lines) {
+        /* Whole books: OpenMP across files, in batches whose outputs are
+         * written in argument order. */
+        int batch = nt * 4, failed = 0;
+        char **outb = calloc((size_t)batch, sizeof *outb);
+        size_t *outl = calloc((size_t)batch, sizeof *outl);
+        for (int f0 = 0; f0 < o->n_files && !failed; f0 += batch) {
+            int nb = o->n_files - f0 < batch ? o->n_files - f0 : batch;
+            double t0 = pg_now();
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) reduction(+ : total_tokens, total_bytes)
+            for (int k = 0; k < nb; k++) {
+                pg_error terr = {0};
+                char *data = NULL;
+                size_t len, cap = 0;
+                pg_encoded e = {0};
+                outl[k] = 0;
+                if (pg_read_file(o->files[f0 + k], PG_MAX_BOOK_BYTES, &data, &len, &terr) < 0 ||
+                    pg_encode_book(ctx[omp_get_thread_num()], (const uint8_t *)data, len, &e,
+                                   &terr) < 0) {
+#pragma omp critical
+                    {
+                        fprintf(stderr, "tokenize: %s\n", terr.msg);
+                        failed = 1;
+                    }
+                } else {
+                    put_ids(&outb[k], &outl[k], &cap, e.ids, e.n);
+                    total_tokens += e.n;
+                    total_bytes += len;
+                }
+                pg_encoded_free(&e);
+                free(data);
+            }
+            t_enc += pg_now() - t0;
+            for (int k = 0; k < nb && !failed; k++)
+                fwrite(outb[k], 1, outl[k], stdout);
+        }
+        for (int k = 0; k < batch; k++)
+            free(outb[k]);
+        free(outb);
+        free(outl);
+        if (failed)
+            return 1;
+    }
+    for (int f = 0; o->lines && f < o->n_files; f++) {
         char *data;
         size_t len;
         if (pg_read_file(o->files[f], PG_MAX_BOOK_BYTES, &data, &len, &err) < 0)

@@ -123,6 +123,12 @@ class Fixtures(unittest.TestCase):
         ids = [int(x) for x in p.stdout.split()]
         self.assertGreater(len(ids), 1000)
         self.assertTrue(all(0 <= i < 600 for i in ids))
+        # several books at once (OpenMP across files): one line each, in argument order
+        files = [os.path.join(self.corpus, "train", f"{i}.txt") for i in (6, 1, 2, 5, 3)]
+        together = run([TOKENIZE, "encode", "--model", self.model, "--threads", "2"] + files).stdout
+        alone = b"".join(run([TOKENIZE, "encode", "--model", self.model, f]).stdout for f in files)
+        self.assertEqual(together, alone)
+        self.assertEqual(together.count(b"\n"), 5)
 
     def test_lines_mode_matches_spm_encode(self):
         spm = shutil.which("spm_encode")
