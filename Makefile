@@ -91,7 +91,7 @@ deps:
 	@pkgs=$$(cat common/deps.txt $(wildcard */deps.txt) | sed 's/#.*//' | tr -s ' \n' ' ' | xargs -n1 | sort -u | xargs); \
 	echo "installing: $$pkgs"; \
 	if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$pkgs
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$pkgs
 
 # The pipelines run numbered stage scripts in order: scripts/demo.d/NN-*.sh
 # and scripts/pg19.d/NN-*.sh; each component adds its own stage.
