@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <curl/curl.h>
 
 #include "common/atomic_file.h"
+#include "fetch/retry.h"
 
 void gb_http_opts_default(gb_http_opts *o)
 {
@@ -32,7 +34,22 @@ typedef struct sink {
     int checked;        /* status checked on the first body byte */
     int over_limit;
     int io_error;
+    double retry_after; /* from a Retry-After header, -1 if none */
 } sink;
+
+static size_t on_header(char *line, size_t size, size_t nmemb, void *ctx)
+{
+    sink *s = ctx;
+    size_t n = size * nmemb;
+    if (n > 12 && strncasecmp(line, "Retry-After:", 12) == 0) {
+        char v[64];
+        size_t k = n - 12 < sizeof v - 1 ? n - 12 : sizeof v - 1;
+        memcpy(v, line + 12, k);
+        v[k] = '\0';
+        s->retry_after = retry_parse_after(v);
+    }
+    return n;
+}
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
 {
@@ -87,14 +104,18 @@ int gb_http_get_file(const char *url, const char *path, const gb_http_opts *o, l
     if (!curl)
         return pg_fail(err, PG_ENOMEM, "curl_easy_init failed");
     char curl_err[CURL_ERROR_SIZE];
-    double wait = o->backoff_s;
+    /* the same backoff (full jitter, Retry-After) as fetch pg19: retry.h */
+    retry_policy rp;
+    retry_policy_default(&rp);
+    rp.max_attempts = o->retries + 1;
+    rp.base_delay_s = o->backoff_s;
+    unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+    double retry_after = -1;
     int rc = PG_ENET;
     long status = 0;
     for (int attempt = 0; attempt <= o->retries; attempt++) {
-        if (attempt > 0) {
-            sleep_s(wait);
-            wait = wait * 2 > 60 ? 60 : wait * 2;
-        }
+        if (attempt > 0)
+            sleep_s(retry_delay(&rp, attempt, retry_after, &seed));
         struct stat st;
         uint64_t have = stat(part, &st) == 0 ? (uint64_t)st.st_size : 0;
         FILE *fp = fopen(part, have ? "r+b" : "wb");
@@ -107,7 +128,7 @@ int gb_http_get_file(const char *url, const char *path, const gb_http_opts *o, l
             rc = pg_fail(err, PG_EIO, "%s: seek: %s", part, strerror(errno));
             break;
         }
-        sink s = {fp, curl, have, 0, o->max_bytes, 0, 0, 0};
+        sink s = {fp, curl, have, 0, o->max_bytes, 0, 0, 0, -1};
         curl_easy_reset(curl);
         curl_err[0] = '\0';
         curl_easy_setopt(curl, CURLOPT_URL, url);
@@ -123,6 +144,8 @@ int gb_http_get_file(const char *url, const char *path, const gb_http_opts *o, l
         curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_err);
         curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
         curl_easy_setopt(curl, CURLOPT_WRITEDATA, &s);
+        curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(curl, CURLOPT_HEADERDATA, &s);
         /* A plain Range header, not CURLOPT_RESUME_FROM: a server that ignores
          * it answers 200 with the whole body, and on_body starts over. */
         char range[48];
@@ -131,6 +154,7 @@ int gb_http_get_file(const char *url, const char *path, const gb_http_opts *o, l
             curl_easy_setopt(curl, CURLOPT_RANGE, range);
         }
         CURLcode cc = curl_easy_perform(curl);
+        retry_after = s.retry_after;
         status = 0;
         curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
         int close_failed = fflush(fp) != 0 || fsync(fileno(fp)) != 0;
@@ -167,9 +191,14 @@ int gb_http_get_file(const char *url, const char *path, const gb_http_opts *o, l
             rc = pg_fail(err, PG_ENET, "%s: HTTP 416 on resume", url);
             continue;
         }
-        if (cc == CURLE_OK && status >= 400 && status < 500 && status != 429 && status != 408) {
-            remove(part);
-            rc = pg_fail(err, PG_ENET, "%s: HTTP %ld", url, status);
+        failure_class fc = retry_classify(cc, status);
+        if (fc != FAIL_RETRY) {
+            if (cc == CURLE_OK)
+                remove(part);
+            rc = pg_fail(err, PG_ENET, "%s: %s", url,
+                         cc != CURLE_OK ? (curl_err[0] ? curl_err : curl_easy_strerror(cc)) : "HTTP error");
+            if (cc == CURLE_OK && err)
+                snprintf(err->msg, sizeof err->msg, "%s: HTTP %ld", url, status);
             break;
         }
         rc = pg_fail(err, PG_ENET, "%s: %s (attempt %d of %d)", url,

@@ -25,7 +25,7 @@ fuzz-gutenberg:
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -I/usr/include/libxml2 \
 	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	  -o build/fuzz/fuzz_gb tests/fetch_gutenberg/fuzz_gb.c fetch/gb_clean.c fetch/gb_zip.c \
-	  fetch/gb_catalog.c fetch/gb_http.c $(COMMON_SRCS) \
+	  fetch/gb_catalog.c fetch/gb_http.c fetch/retry.c $(COMMON_SRCS) \
 	  -licui18n -licuuc -licudata -lxml2 -larchive -lcurl -lcrypto
 	build/fuzz/fuzz_gb -max_total_time=$(FUZZ_SECONDS) -max_len=262144 -rss_limit_mb=4096 -dict=tests/fetch_gutenberg/fuzz_gb.dict build/fuzz/corpus
 

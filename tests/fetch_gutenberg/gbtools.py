@@ -9,6 +9,7 @@ import os
 import socketserver
 import subprocess
 import threading
+import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -46,9 +47,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         with srv.lock:
             srv.log.append((path, self.headers.get("Range")))
+            srv.times.setdefault(path, []).append(time.time())
             fail = srv.fail_once.get(path, 0)
             if fail:
                 srv.fail_once[path] = fail - 1
+            throttle = srv.throttle.pop(path, None)
+        if throttle is not None:
+            self.send_response(429)
+            self.send_header("Retry-After", str(throttle))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if fail:
             body = b"busy"
             self.send_response(503)
@@ -88,7 +97,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 class Mirror(socketserver.ThreadingMixIn, http.server.HTTPServer):
     """Loopback mirror serving root/ with the Gutenberg layout
     (files/ID/ID-0.txt, cache/epub/ID/pgID.txt, files/ID/ID.zip ...).
-    fail_once[path] = n answers the first n requests for path with 503."""
+    fail_once[path] = n answers the first n requests for path with 503;
+    throttle[path] = s answers the next one with 429 and Retry-After: s."""
     daemon_threads = True
 
     def handle_error(self, request, client_address):
@@ -100,6 +110,8 @@ class Mirror(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.lock = threading.Lock()
         self.log = []
         self.fail_once = {}
+        self.throttle = {}
+        self.times = {}
         self.ignore_range = False
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
 

@@ -394,6 +394,17 @@ class MirrorDownloads(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertTrue(self.manifest()["10001"]["url"].endswith("/files/10001/10001-0.txt"))
 
+    def test_429_honours_retry_after(self):
+        put(self.root, "files/10001/10001-0.txt", make_raw("2021", BODY, "utf-8"))
+        with Mirror(self.root) as m:
+            m.throttle["/files/10001/10001-0.txt"] = 2
+            p = self.gutenberg(m, "--ids", self.ids(10001))
+            times = m.times["/files/10001/10001-0.txt"]
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(len(times), 2)
+        self.assertGreaterEqual(times[1] - times[0], 1.9)
+        self.assertEqual(self.manifest()["10001"]["status"], "ok")
+
     def test_resume_partial_download(self):
         data = make_raw("2003", BODY * 200, "utf-8")
         put(self.root, "files/10001/10001-0.txt", data)
