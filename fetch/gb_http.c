@@ -41,13 +41,7 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *ctx)
 {
     sink *s = ctx;
     size_t n = size * nmemb;
-    if (n > 12 && strncasecmp(line, "Retry-After:", 12) == 0) {
-        char v[64];
-        size_t k = n - 12 < sizeof v - 1 ? n - 12 : sizeof v - 1;
-        memcpy(v, line + 12, k);
-        v[k] = '\0';
-        s->retry_after = retry_parse_after(v);
-    }
+    retry_header_after(line, n, &s->retry_after);
     return n;
 }
 

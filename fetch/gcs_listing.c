@@ -176,13 +176,7 @@ static size_t page_header(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     double *retry_after = ud;
     size_t n = size * nmemb;
-    if (n > 12 && strncasecmp(ptr, "Retry-After:", 12) == 0) {
-        char v[64];
-        size_t k = n - 12 < sizeof v - 1 ? n - 12 : sizeof v - 1;
-        memcpy(v, ptr + 12, k);
-        v[k] = '\0';
-        *retry_after = retry_parse_after(v);
-    }
+    retry_header_after(ptr, n, retry_after);
     return n;
 }
 

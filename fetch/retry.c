@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 void retry_policy_default(retry_policy *p)
@@ -78,4 +79,18 @@ double retry_parse_after(const char *value)
     time_t when = timegm(&tm);
     double d = difftime(when, time(NULL));
     return d > 0 ? d : 0;
+}
+
+int retry_header_after(const char *line, size_t len, double *seconds)
+{
+    static const char name[] = "Retry-After:";
+    size_t nl = sizeof name - 1;
+    if (len <= nl || strncasecmp(line, name, nl) != 0)
+        return 0;
+    char v[64];
+    size_t k = len - nl < sizeof v - 1 ? len - nl : sizeof v - 1;
+    memcpy(v, line + nl, k);
+    v[k] = '\0';
+    *seconds = retry_parse_after(v);
+    return 1;
 }

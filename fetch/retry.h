@@ -9,6 +9,7 @@
 #define PG19_FETCH_RETRY_H
 
 #include <curl/curl.h>
+#include <stddef.h>
 
 typedef struct retry_policy {
     int max_attempts;      /* total tries per object, >= 1 */
@@ -31,5 +32,10 @@ failure_class retry_classify(CURLcode cc, long http_status);
 /* Parses a Retry-After header value (delta-seconds or an HTTP date);
  * returns seconds >= 0, or -1 if it cannot be parsed. */
 double retry_parse_after(const char *value);
+
+/* For a libcurl header callback: if the header line (len bytes, not
+ * NUL-terminated) is Retry-After, sets *seconds (-1 if unparseable) and
+ * returns 1; otherwise returns 0 and leaves *seconds alone. */
+int retry_header_after(const char *line, size_t len, double *seconds);
 
 #endif

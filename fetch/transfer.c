@@ -44,13 +44,8 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
     if (n >= 5 && strncmp(ptr, "HTTP/", 5) == 0) { /* a new response (redirect, 100) */
         a->content_range_start = -1;
         a->job->retry_after = -1;
-    } else if (n > 12 && strncasecmp(ptr, "Retry-After:", 12) == 0) {
-        char v[64];
-        size_t k = n - 12 < sizeof v - 1 ? n - 12 : sizeof v - 1;
-        memcpy(v, ptr + 12, k);
-        v[k] = '\0';
-        a->job->retry_after = retry_parse_after(v);
-    } else if (n > 14 && strncasecmp(ptr, "Content-Range:", 14) == 0) {
+    } else if (!retry_header_after(ptr, n, &a->job->retry_after) && n > 14 &&
+               strncasecmp(ptr, "Content-Range:", 14) == 0) {
         char v[128];
         size_t k = n - 14 < sizeof v - 1 ? n - 14 : sizeof v - 1;
         memcpy(v, ptr + 14, k);

@@ -111,6 +111,16 @@ static void test_retry(void **state)
     assert_true(retry_parse_after(" 12\r\n") == 12);
     assert_true(retry_parse_after("soon") < 0);
     assert_true(retry_parse_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0); /* in the past */
+    double ra = 99;
+    const char *h = "retry-after: 3\r\nX";
+    assert_int_equal(retry_header_after(h, strlen(h) - 1, &ra), 1); /* not NUL-terminated */
+    assert_true(ra == 3);
+    assert_int_equal(retry_header_after("Retry-After: soon\r\n", 19, &ra), 1);
+    assert_true(ra < 0);
+    ra = 99;
+    assert_int_equal(retry_header_after("Content-Length: 3\r\n", 19, &ra), 0);
+    assert_int_equal(retry_header_after("Retry-After:", 12, &ra), 0);
+    assert_true(ra == 99);
     assert_int_equal(retry_classify(CURLE_OK, 503), FAIL_RETRY);
     assert_int_equal(retry_classify(CURLE_OK, 429), FAIL_RETRY);
     assert_int_equal(retry_classify(CURLE_OK, 404), FAIL_FATAL);
