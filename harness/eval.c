@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,22 +71,6 @@ static int slot_load(slot *s, const pg_book_source *src, uint64_t i, const pg_ev
     return 0;
 }
 
-typedef struct book_totals {
-    double nll, bucket_nll[PG_N_BUCKETS];
-    uint64_t words, bucket_tokens[PG_N_BUCKETS], bucket_words[PG_N_BUCKETS];
-} book_totals;
-
-/* nll of row: logsumexp(logits) - logits[target] */
-static float row_nll(const float *row, int V, uint32_t target)
-{
-    float mx = row[0];
-    for (int j = 1; j < V; j++)
-        mx = row[j] > mx ? row[j] : mx;
-    double sum = 0.0; /* float exponentials, summed in double */
-    for (int j = 0; j < V; j++)
-        sum += (double)expf(row[j] - mx);
-    return (float)(log(sum) + (double)mx - (double)row[target]);
-}
 
 int pg_evaluate(const pg_model *m, const pg_book_source *src, const pg_eval_opts *opts,
                 pg_eval_result *res, pg_error *err)
@@ -107,14 +90,17 @@ int pg_evaluate(const pg_model *m, const pg_book_source *src, const pg_eval_opts
     int rc = 0;
     pg_eval_book *books = calloc(nb + 1, sizeof *books);
     uint64_t *offset = calloc(nb + 1, sizeof *offset);
-    book_totals *bt = calloc(nb + 1, sizeof *bt);
+    pg_backend *be = opts->backend;
+    if (be)
+        B = be->n_slots;
     slot *slots = calloc((size_t)B, sizeof *slots);
-    uint32_t *in = calloc((size_t)B * W, sizeof *in);
+    uint32_t *in = calloc((size_t)B * W * 2, sizeof *in), *target = in + (size_t)B * W;
+    float *nll = calloc((size_t)B * W, sizeof *nll);
     int *lens = calloc((size_t)B, sizeof *lens);
-    pg_state *st = NULL;
     res->book_ids = calloc(nb + 1, sizeof *res->book_ids);
     res->book_tokens = calloc(nb + 1, sizeof *res->book_tokens);
-    if (!books || !offset || !bt || !slots || !in || !lens || !res->book_ids ||
+    pg_eval_totals *bt = res->book_tot = calloc(nb + 1, sizeof *res->book_tot);
+    if (!books || !offset || !bt || !slots || !in || !nll || !lens || !res->book_ids ||
         !res->book_tokens) {
         rc = pg_fail(err, PG_ENOMEM, "evaluate: out of memory for %llu books",
                      (unsigned long long)nb);
@@ -139,6 +125,8 @@ int pg_evaluate(const pg_model *m, const pg_book_source *src, const pg_eval_opts
         }
         res->book_ids[i] = books[i].book_id;
         res->book_tokens[i] = n;
+        bt[i].tokens = n;
+        bt[i].bytes = opts->max_tokens_per_book ? 0 : books[i].n_bytes;
         offset[i] = total;
         total += n;
     }
@@ -151,7 +139,12 @@ int pg_evaluate(const pg_model *m, const pg_book_source *src, const pg_eval_opts
             goto done;
         }
     }
-    if ((rc = pg_state_new(m, B, W, &st, err)))
+    if (be && be->window != W) {
+        rc = pg_fail(err, PG_EINVAL, "evaluate: the backend runs windows of %d tokens, not %d",
+                     be->window, W);
+        goto done;
+    }
+    if (!be && (rc = pg_backend_cpu_open(m, B, W, &be, err)))
         goto done;
     pg_progress prog;
     pg_progress_init(&prog, "harness", "books", "tokens", nb, total);
@@ -170,7 +163,7 @@ int pg_evaluate(const pg_model *m, const pg_book_source *src, const pg_eval_opts
                 }
                 if ((rc = slot_load(&slots[b], src, i, &books[i], res->book_tokens[i], err)))
                     goto done;
-                pg_state_reset_slot(st, b);
+                be->ops->reset_slot(be, b);
             }
         }
         int T = 0;
@@ -185,25 +178,22 @@ int pg_evaluate(const pg_model *m, const pg_book_source *src, const pg_eval_opts
             for (int i = 0; i < lens[b]; i++) {
                 uint64_t t = s->pos + (uint64_t)i;
                 in[T + i] = t == 0 ? src->bos_id : s->tok[t - 1];
+                target[T + i] = s->tok[t];
             }
             T += lens[b];
         }
         if (T == 0)
             break;
-        const float *logits;
-        if ((rc = pg_forward(m, st, in, lens, &logits, err)))
+        if ((rc = be->ops->forward_nll(be, in, lens, target, nll, err)))
             goto done;
         int row = 0;
         for (int b = 0; b < B; b++) {
             slot *s = &slots[b];
             if (!lens[b])
                 continue;
-            const float *lg = logits + (size_t)row * V;
             int L = lens[b];
-#pragma omp parallel for num_threads(pg_get_threads()) schedule(static)
-            for (int i = 0; i < L; i++)
-                s->nll[s->pos + i] = row_nll(lg + (size_t)i * V, V, s->tok[s->pos + i]);
-            book_totals *t = &bt[s->book];
+            memcpy(s->nll + s->pos, nll + row, sizeof(float) * (size_t)L);
+            pg_eval_totals *t = &bt[s->book];
             for (int i = 0; i < L; i++) {
                 uint64_t p = s->pos + (uint64_t)i;
                 if (s->ws[p]) {
@@ -243,36 +233,43 @@ int pg_evaluate(const pg_model *m, const pg_book_source *src, const pg_eval_opts
         pg_progress_update(&prog, books_done, tokens_done);
     }
     res->seconds = pg_now() - t0;
-    res->flops = pg_state_flops(st);
+    res->flops = be->ops->flops(be);
     if (opts->progress)
         pg_progress_finish(&prog, NULL);
-    /* totals in book order: independent of batching and threads */
-    for (uint64_t i = 0; i < nb; i++) {
-        pg_eval_totals *T = &res->tot;
-        T->tokens += res->book_tokens[i];
-        T->bytes += opts->max_tokens_per_book ? 0 : books[i].n_bytes;
-        T->words += bt[i].words;
-        T->nll += bt[i].nll;
-        for (int k = 0; k < PG_N_BUCKETS; k++) {
-            T->bucket_nll[k] += bt[i].bucket_nll[k];
-            T->bucket_tokens[k] += bt[i].bucket_tokens[k];
-            T->bucket_words[k] += bt[i].bucket_words[k];
-        }
-    }
+    pg_eval_sum_books(res);
 done:
     if (slots)
         for (int b = 0; b < B; b++)
             slot_clear(&slots[b]);
-    pg_state_free(st);
+    if (be != opts->backend)
+        pg_backend_free(be);
     free(books);
     free(offset);
-    free(bt);
     free(slots);
     free(in);
+    free(nll);
     free(lens);
     if (rc)
         pg_eval_result_free(res);
     return rc;
+}
+
+void pg_eval_sum_books(pg_eval_result *res)
+{
+    pg_eval_totals *T = &res->tot;
+    memset(T, 0, sizeof *T);
+    for (uint64_t i = 0; i < res->n_books; i++) {
+        const pg_eval_totals *b = &res->book_tot[i];
+        T->tokens += b->tokens;
+        T->bytes += b->bytes;
+        T->words += b->words;
+        T->nll += b->nll;
+        for (int k = 0; k < PG_N_BUCKETS; k++) {
+            T->bucket_nll[k] += b->bucket_nll[k];
+            T->bucket_tokens[k] += b->bucket_tokens[k];
+            T->bucket_words[k] += b->bucket_words[k];
+        }
+    }
 }
 
 void pg_eval_result_free(pg_eval_result *res)
@@ -280,8 +277,10 @@ void pg_eval_result_free(pg_eval_result *res)
     free(res->book_ids);
     free(res->book_tokens);
     free(res->nll);
+    free(res->book_tot);
     res->book_ids = res->book_tokens = NULL;
     res->nll = NULL;
+    res->book_tot = NULL;
 }
 
 static void put_u32(uint8_t *p, uint32_t x)

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "harness/backend.h"
 #include "harness/model.h"
 
 typedef struct pg_eval_book {
@@ -52,6 +53,8 @@ typedef struct pg_eval_opts {
     uint64_t max_tokens_per_book; /* 0 = whole books; else score only this prefix */
     int keep_nll;                 /* keep every token's NLL (for the dump) */
     int progress;                 /* draw progress (common/progress.h) */
+    pg_backend *backend;          /* where the forward runs; NULL: a CPU backend of
+                                     `batch` slots, opened and freed by pg_evaluate */
 } pg_eval_opts;
 
 typedef struct pg_eval_result {
@@ -59,12 +62,16 @@ typedef struct pg_eval_result {
     uint64_t n_books;
     uint64_t *book_ids, *book_tokens; /* [n_books], tokens scored per book */
     float *nll;                       /* [tot.tokens] books in order, if keep_nll */
+    pg_eval_totals *book_tot;         /* [n_books] totals of each book */
     double seconds, flops;
 } pg_eval_result;
 
 int pg_evaluate(const pg_model *m, const pg_book_source *src, const pg_eval_opts *opts,
                 pg_eval_result *res, pg_error *err);
 void pg_eval_result_free(pg_eval_result *res);
+/* res->tot = the sum of res->book_tot in book order (so that totals do not
+ * depend on batching, threads or how books were spread over processes). */
+void pg_eval_sum_books(pg_eval_result *res);
 
 /* Writes the PG19NLL1 dump of harness/RESULTS.md (crash-safe); sha256 of the
  * file into sha (may be NULL). Needs keep_nll. */

@@ -21,6 +21,7 @@
 #include "common/atomic_file.h"
 #include "common/hash.h"
 #include "common/progress.h"
+#include "harness/backend.h"
 #include "harness/eval.h"
 #include "harness/model.h"
 #include "harness/results.h"
@@ -36,8 +37,10 @@ static void usage(FILE *f)
             "[--threads N] [--window N]\n"
             "                   [--max-books N] [--max-tokens-per-book N] "
             "[--tokenizer-name NAME]\n"
+            "                   [--device cpu|cuda[:N]|auto] [--precision fp32|bf16]\n"
             "       harness logits --model NAME (--weights FILE | --random-init SEED) "
             "--tokens FILE --out FILE [--window N]\n"
+            "                   [--device cpu|cuda[:N]|auto] [--precision fp32|bf16]\n"
             "       harness info --model NAME\n"
             "       harness init --model NAME --random-init SEED --out FILE.safetensors\n"
             "       harness bench --model NAME [--seconds S] [--batch N] [--threads N]\n"
@@ -51,6 +54,7 @@ typedef struct opts {
     uint64_t seed, max_books, max_tokens_per_book;
     int batch, threads, window;
     double seconds;
+    pg_backend_config backend; /* --device, --precision */
 } opts;
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -83,6 +87,7 @@ static int parse_args(int argc, char **argv, opts *o)
         {"nll-dump", 1, 0, 'n'},     {"batch", 1, 0, 'b'},     {"threads", 1, 0, 't'},
         {"window", 1, 0, 'W'},       {"max-books", 1, 0, 'B'}, {"max-tokens-per-book", 1, 0, 'P'},
         {"tokens", 1, 0, 'T'},       {"seconds", 1, 0, 'S'},   {"tokenizer-name", 1, 0, 'k'},
+        {"device", 1, 0, 'D'},       {"precision", 1, 0, 'X'},
         {"help", 0, 0, 'h'},         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->batch = 0;
@@ -107,6 +112,8 @@ static int parse_args(int argc, char **argv, opts *o)
             break;
         case 'T': o->tokens = optarg; break;
         case 'k': o->tokenizer_name = optarg; break;
+        case 'D': bad = pg_backend_parse_device(optarg, &o->backend); break;
+        case 'X': bad = pg_backend_parse_precision(optarg, &o->backend); break;
         case 'S': {
             char *end;
             o->seconds = strtod(optarg, &end);
@@ -232,6 +239,7 @@ static int cmd_run(const opts *o, pg_error *err)
     memset(&ri, 0, sizeof ri);
     pg_model_config cfg;
     pg_model *m = NULL;
+    pg_backend *be = NULL;
     pg_shard_source *src = NULL;
     pg_eval_result res;
     memset(&res, 0, sizeof res);
@@ -251,17 +259,31 @@ static int cmd_run(const opts *o, pg_error *err)
                      "%s use %s", a, o->shards, b);
         goto done;
     }
-    int batch = o->batch ? o->batch : pg_get_threads() > 2 ? pg_get_threads() : 2;
-    pg_eval_opts eo = {.batch = batch,
+    char note[700], gpu[256];
+    uint64_t nb = bs->n_books;
+    if ((rc = pg_backend_open(m, &o->backend, o->batch, nb > 4096 ? 4096 : nb ? (int)nb : 1,
+                              o->window ? o->window : cfg.window, &be, note, sizeof note, err)))
+        goto done;
+    pg_eval_opts eo = {.batch = be->n_slots,
                        .window = o->window,
                        .max_tokens_per_book = o->max_tokens_per_book,
                        .keep_nll = o->nll_dump != NULL,
-                       .progress = 1};
-    fprintf(stderr, "harness: %s on %s (%llu books), batch %d, %d threads, OpenBLAS %s\n",
-            cfg.name, o->split, (unsigned long long)bs->n_books, eo.batch, pg_get_threads(),
-            openblas_get_corename());
+                       .progress = 1,
+                       .backend = be};
+    fprintf(stderr, "harness: %s on %s (%llu books), device %s, batch %d", cfg.name, o->split,
+            (unsigned long long)nb, be->device, be->n_slots);
+    if (be->gpu[0])
+        fprintf(stderr, " (%s, %s)", be->gpu, pg_precision_name(be->precision));
+    else
+        fprintf(stderr, " (fp32, %d threads, OpenBLAS %s)", pg_get_threads(),
+                openblas_get_corename());
+    fprintf(stderr, "%s%s\n", note[0] ? "; auto: " : "", note);
     if ((rc = pg_evaluate(m, bs, &eo, &res, err)))
         goto done;
+    if (be->gpu[0]) { /* hardware.gpu: the card, and the precision its numbers depend on */
+        snprintf(gpu, sizeof gpu, "%s (%s)", be->gpu, pg_precision_name(be->precision));
+        ri.gpu = gpu;
+    }
     ri.split = o->split;
     ri.split_books = pg_shard_source_total_books(src);
     ri.window = o->window ? o->window : cfg.window;
@@ -307,6 +329,7 @@ done_shas:
 done:
     free(files);
     pg_eval_result_free(&res);
+    pg_backend_free(be);
     pg_shard_source_close(src);
     pg_model_free(m);
     return rc;
@@ -324,7 +347,7 @@ static int cmd_logits(const opts *o, pg_error *err)
     memset(&ri, 0, sizeof ri);
     pg_model_config cfg;
     pg_model *m = NULL;
-    pg_state *st = NULL;
+    pg_backend *be = NULL;
     char *buf = NULL;
     size_t len;
     float *all = NULL;
@@ -352,14 +375,18 @@ static int cmd_logits(const opts *o, pg_error *err)
         tok[i] = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
                  (uint32_t)p[3] << 24;
     }
-    if ((rc = pg_state_new(m, 1, W, &st, err))) {
+    char note[700];
+    if ((rc = pg_backend_open(m, &o->backend, 1, 1, W, &be, note, sizeof note, err))) {
         free(tok);
         goto done;
     }
+    if (note[0] || be->gpu[0])
+        fprintf(stderr, "harness: logits on %s%s%s%s%s\n", be->device, be->gpu[0] ? " " : "",
+                be->gpu, note[0] ? "; auto: " : "", note);
     for (size_t pos = 0; pos < n; pos += (size_t)W) {
         int L = n - pos < (size_t)W ? (int)(n - pos) : W;
         const float *lg;
-        if ((rc = pg_forward(m, st, tok + pos, &L, &lg, err))) {
+        if ((rc = be->ops->forward_logits(be, tok + pos, &L, &lg, err))) {
             free(tok);
             goto done;
         }
@@ -370,7 +397,7 @@ static int cmd_logits(const opts *o, pg_error *err)
 done:
     free(all);
     free(buf);
-    pg_state_free(st);
+    pg_backend_free(be);
     pg_model_free(m);
     return rc;
 }

@@ -3,6 +3,7 @@
 # harness/ sorts before shards/, so the reader's variables are included here.
 include shards/reader.mk
 HARNESS_LIB_SRCS := harness/model.c harness/safetensors.c harness/eval.c harness/results.c \
+                    harness/backend.c harness/backend_cpu.c harness/backend_nocuda.c \
                     harness/shard_source.c $(SHARD_READER_SRCS)
 HARNESS_LIBS := -lopenblas -ljansson -lm -fopenmp $(SHARD_READER_LIBS)
 

@@ -151,7 +151,8 @@ int pg_results_write_json(const char *path, const pg_run_info *ri, const pg_eval
                                   PG_HARNESS_VERSION));
     json_object_set_new(root, "date", json_string(date));
     json_object_set_new(root, "hardware",
-                        json_pack("{s:s, s:i, s:n}", "cpu", cpu, "threads", ri->threads, "gpu"));
+                        json_pack("{s:s, s:i, s:o}", "cpu", cpu, "threads", ri->threads, "gpu",
+                                  ri->gpu ? json_string(ri->gpu) : json_null()));
     if (ri->nll_dump_file)
         json_object_set_new(root, "nll_dump",
                             json_pack("{s:s, s:o}", "file", ri->nll_dump_file, "sha256",

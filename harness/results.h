@@ -39,6 +39,7 @@ typedef struct pg_run_info {
     const char **shard_files;  /* base names */
     const uint8_t (*shard_sha)[32];
     int threads;
+    const char *gpu;           /* hardware.gpu: the card and precision, or NULL (CPU) */
     const char *nll_dump_file; /* base name, or NULL */
     uint8_t nll_dump_sha[32];
 } pg_run_info;
