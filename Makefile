@@ -46,7 +46,7 @@ include common/module.mk
 include $(sort $(wildcard fetch/*.mk tokenize/*.mk shards/*.mk harness/*.mk models/*.mk leaderboard/*.mk))
 
 COMMON_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(COMMON_SRCS))
-objs_of = $(patsubst %.cc,$(BUILD)/obj/%.o,$(patsubst %.c,$(BUILD)/obj/%.o,$(1)))
+objs_of = $(patsubst %.cu,$(BUILD)/obj/%.o,$(patsubst %.cc,$(BUILD)/obj/%.o,$(patsubst %.c,$(BUILD)/obj/%.o,$(1))))
 
 # A tool NAME is built from NAME_SRCS (C and C++), linked with NAME_LIBS.
 # Any C++ source makes the link go through $(CXX).

@@ -1,11 +1,37 @@
 # harness/: Transformer-XL and Compressive Transformer on CPU (OpenBLAS +
-# OpenMP), exact word-level perplexity over token shards.
+# OpenMP) and, when nvcc is found, on CUDA GPUs (harness/cuda/, cuBLAS);
+# exact word-level perplexity over token shards.
 # harness/ sorts before shards/, so the reader's variables are included here.
 include shards/reader.mk
+
+# The CUDA backend is built when nvcc is found (CUDA=0 forces a CPU-only
+# harness): sm_90a machine code for Hopper plus compute_90 PTX that newer
+# GPUs compile at load; warnings are errors on the host and device side.
+ifneq ($(CUDA),0)
+HARNESS_NVCC := $(shell command -v $(NVCC) 2>/dev/null)
+endif
+ifneq ($(HARNESS_NVCC),)
+HARNESS_CUDA_HOME := $(patsubst %/bin/nvcc,%,$(realpath $(HARNESS_NVCC)))
+HARNESS_BACKEND_SRCS := harness/cuda/backend_cuda.cu
+HARNESS_BACKEND_LIBS := -L$(HARNESS_CUDA_HOME)/lib64 -Wl,-rpath,$(HARNESS_CUDA_HOME)/lib64 \
+                        -lcublas -lcudart -lstdc++
+NVCC_FLAGS := -std=c++17 -O2 -g -lineinfo -I. -MMD -MP \
+              -gencode=arch=compute_90a,code=sm_90a -gencode=arch=compute_90,code=compute_90 \
+              -Werror all-warnings -Xcompiler -Wall,-Wextra,-Werror,-Wno-format-truncation
+$(info harness: building with the CUDA backend ($(HARNESS_NVCC), sm_90a + compute_90 PTX))
+$(BUILD)/obj/harness/cuda/%.o: harness/cuda/%.cu
+	@mkdir -p $(@D)
+	$(HARNESS_NVCC) $(NVCC_FLAGS) -c -o $@ $<
+else
+HARNESS_BACKEND_SRCS := harness/backend_nocuda.c
+HARNESS_BACKEND_LIBS :=
+$(info harness: building the CPU-only harness (no nvcc found; --device cuda will say so))
+endif
+
 HARNESS_LIB_SRCS := harness/model.c harness/safetensors.c harness/eval.c harness/results.c \
-                    harness/backend.c harness/backend_cpu.c harness/backend_nocuda.c \
+                    harness/backend.c harness/backend_cpu.c $(HARNESS_BACKEND_SRCS) \
                     harness/shard_source.c $(SHARD_READER_SRCS)
-HARNESS_LIBS := -lopenblas -ljansson -lm -fopenmp $(SHARD_READER_LIBS)
+HARNESS_LIBS := -lopenblas -ljansson -lm -fopenmp $(SHARD_READER_LIBS) $(HARNESS_BACKEND_LIBS)
 
 TOOLS += harness
 harness_SRCS := $(HARNESS_LIB_SRCS) harness/main.c
