@@ -62,6 +62,21 @@ int pg_results_summary_load(const char *path, pg_results_summary *out, pg_error 
         goto out;
     }
     out->word_ppl_exact = out->words ? exp(out->nll / (double)out->words) : NAN;
+    json_t *ctx = json_object_get(root, "context");
+    uint64_t w, m, cm, rate = 1;
+    json_t *jr = json_object_get(ctx, "compression_rate");
+    if (get_u64(ctx, "window", &w) || get_u64(ctx, "memory", &m) ||
+        get_u64(ctx, "compressed_memory", &cm) || (!json_is_null(jr) && get_u64(ctx,
+        "compression_rate", &rate)) || w > (1 << 20) || m > (1 << 20) || cm > (1 << 20) ||
+        rate < 1 || rate > 64) {
+        pg_fail(err, rc, "%s: context (window, memory, compressed_memory, compression_rate) "
+                "missing or out of range", path);
+        goto out;
+    }
+    out->window = (int)w;
+    out->memory = (int)m;
+    out->compressed_memory = (int)cm;
+    out->compression_rate = (int)rate;
     if (!json_is_array(buckets) || json_array_size(buckets) != PG_N_BUCKETS) {
         pg_fail(err, rc, "%s: buckets must be an array of %d", path, PG_N_BUCKETS);
         goto out;
@@ -230,4 +245,85 @@ int pg_analyze_rare(const pg_results_summary *runs, int n_runs, const char *out_
                  .log_y = 1};
     snprintf(path, sizeof path, "%s/rare-words.svg", out_dir);
     return pg_svg_bars(path, &p, groups, PG_N_BUCKETS + 1, s, n_runs, err);
+}
+
+long pg_results_memory_range(const pg_results_summary *r)
+{
+    return (long)r->memory + (long)r->compression_rate * r->compressed_memory;
+}
+
+static int cmp_range(const void *a, const void *b)
+{
+    const pg_results_summary *x = *(const pg_results_summary *const *)a;
+    const pg_results_summary *y = *(const pg_results_summary *const *)b;
+    long rx = pg_results_memory_range(x), ry = pg_results_memory_range(y);
+    if (x->memory != y->memory)
+        return x->memory < y->memory ? -1 : 1;
+    return rx < ry ? -1 : rx > ry;
+}
+
+int pg_analyze_sweep(const pg_results_summary *runs, int n_runs, const char *out_dir,
+                     pg_error *err)
+{
+    enum { MAX_RUNS = 256, MAX_LINES = 8 };
+    if (n_runs < 1 || n_runs > MAX_RUNS)
+        return pg_fail(err, PG_EINVAL, "analyze sweep: 1 to %d runs, not %d", MAX_RUNS, n_runs);
+    for (int i = 1; i < n_runs; i++)
+        if (strcmp(runs[i].split, runs[0].split) || runs[i].words != runs[0].words)
+            return pg_fail(err, PG_EINVAL, "analyze sweep: %s and %s were not scored over the "
+                           "same words: not comparable", runs[0].path, runs[i].path);
+    const pg_results_summary *sorted[MAX_RUNS];
+    for (int i = 0; i < n_runs; i++)
+        sorted[i] = &runs[i];
+    qsort(sorted, (size_t)n_runs, sizeof sorted[0], cmp_range);
+    int rc = pg_mkdirs(out_dir, err);
+    if (rc)
+        return rc;
+    char *csv = NULL;
+    size_t csv_len = 0;
+    FILE *f = open_memstream(&csv, &csv_len);
+    if (!f)
+        return pg_fail(err, PG_ENOMEM, "analyze sweep: out of memory");
+    fputs("memory,compressed_memory,compression_rate,window,memory_range_tokens,words,nll,"
+          "word_ppl\n", f);
+    for (int i = 0; i < n_runs; i++) {
+        const pg_results_summary *r = sorted[i];
+        fprintf(f, "%d,%d,%d,%d,%ld,%llu,%.17g,%.17g\n", r->memory, r->compressed_memory,
+                r->compression_rate, r->window, pg_results_memory_range(r),
+                (unsigned long long)r->words, r->nll, r->word_ppl_exact);
+    }
+    if (fclose(f) != 0 || !csv) {
+        free(csv);
+        return pg_fail(err, PG_ENOMEM, "analyze sweep: out of memory");
+    }
+    char path[1024];
+    snprintf(path, sizeof path, "%s/sweep.csv", out_dir);
+    rc = pg_write_file_atomic(path, csv, csv_len, err);
+    free(csv);
+    if (rc)
+        return rc;
+    /* one line per memory size, over the compressed-memory sizes */
+    static double xs[MAX_RUNS], ys[MAX_RUNS];
+    pg_plot_series s[MAX_LINES];
+    char labels[MAX_LINES][64];
+    int ns = 0;
+    for (int i = 0; i < n_runs && ns < MAX_LINES;) {
+        int j = i;
+        for (; j < n_runs && sorted[j]->memory == sorted[i]->memory; j++) {
+            xs[j] = (double)pg_results_memory_range(sorted[j]);
+            ys[j] = sorted[j]->word_ppl_exact;
+        }
+        snprintf(labels[ns], sizeof labels[ns], "memory %d", sorted[i]->memory);
+        s[ns] = (pg_plot_series){labels[ns], xs + i, ys + i, j - i};
+        ns++;
+        i = j;
+    }
+    char title[256];
+    snprintf(title, sizeof title, "Word perplexity against memory range (%s split, %s)",
+             runs[0].split, runs[0].label);
+    pg_plot p = {.title = title,
+                 .x_label = "tokens the memories represent: memory + rate x compressed memory",
+                 .y_label = "word perplexity"};
+    snprintf(path, sizeof path, "%s/sweep.svg", out_dir);
+    return pg_svg_lines(path, &p, s, ns, err);
 }
