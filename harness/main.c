@@ -23,6 +23,7 @@
 #include "common/progress.h"
 #include "harness/analyze_cmd.h"
 #include "harness/backend.h"
+#include "harness/eval_dist.h"
 #include "harness/eval.h"
 #include "harness/model.h"
 #include "harness/results.h"
@@ -247,6 +248,23 @@ static const char *base_name(const char *p)
     return s ? s + 1 : p;
 }
 
+/* The first line of a run: what runs where (with --device auto: why). */
+static void say_device(const pg_model_config *cfg, const char *split, uint64_t nb,
+                       const pg_backend *be, const char *note, const pg_dist *dist)
+{
+    fprintf(stderr, "harness: %s on %s (%llu books), device %s, batch %d", cfg->name, split,
+            (unsigned long long)nb, be->device, be->n_slots);
+    if (be->gpu[0])
+        fprintf(stderr, " (%s, %s)", be->gpu, pg_precision_name(be->precision));
+    else
+        fprintf(stderr, " (fp32, %d threads, OpenBLAS %s)", pg_get_threads(),
+                openblas_get_corename());
+    if (dist->size > 1)
+        fprintf(stderr, "; %d processes (MPI), each with its own %s", dist->size,
+                be->gpu[0] ? "GPU" : "threads");
+    fprintf(stderr, "%s%s\n", note[0] ? "; auto: " : "", note);
+}
+
 static int cmd_run(const opts *o, pg_error *err)
 {
     if (!o->split || !o->shards) {
@@ -262,8 +280,11 @@ static int cmd_run(const opts *o, pg_error *err)
     pg_eval_result res;
     memset(&res, 0, sizeof res);
     const char **files = NULL;
-    int rc = load_model(o, &m, &ri, &cfg, 1, err);
+    pg_dist dist; /* under mpirun: the books are split over the ranks (eval_dist.h) */
+    int rc = pg_dist_init(NULL, NULL, &dist, err);
     if (rc)
+        return rc;
+    if ((rc = load_model(o, &m, &ri, &cfg, 1, err)))
         goto done;
     if ((rc = pg_shard_source_open(o->shards, o->split, o->max_books, &src, err)))
         goto done;
@@ -288,15 +309,9 @@ static int cmd_run(const opts *o, pg_error *err)
                        .keep_nll = o->nll_dump != NULL,
                        .progress = 1,
                        .backend = be};
-    fprintf(stderr, "harness: %s on %s (%llu books), device %s, batch %d", cfg.name, o->split,
-            (unsigned long long)nb, be->device, be->n_slots);
-    if (be->gpu[0])
-        fprintf(stderr, " (%s, %s)", be->gpu, pg_precision_name(be->precision));
-    else
-        fprintf(stderr, " (fp32, %d threads, OpenBLAS %s)", pg_get_threads(),
-                openblas_get_corename());
-    fprintf(stderr, "%s%s\n", note[0] ? "; auto: " : "", note);
-    if ((rc = pg_evaluate(m, bs, &eo, &res, err)))
+    if (dist.rank == 0)
+        say_device(&cfg, o->split, nb, be, note, &dist);
+    if ((rc = pg_evaluate_dist(&dist, m, bs, &eo, &res, err)) || dist.rank != 0)
         goto done;
     if (be->gpu[0]) { /* hardware.gpu: the card, and the precision its numbers depend on */
         snprintf(gpu, sizeof gpu, "%s (%s)", be->gpu, pg_precision_name(be->precision));
@@ -350,6 +365,11 @@ done:
     pg_backend_free(be);
     pg_shard_source_close(src);
     pg_model_free(m);
+    if (rc && dist.size > 1) { /* end every rank: none may wait in a collective */
+        fprintf(stderr, "harness: rank %d: %s\n", dist.rank, err->msg);
+        pg_dist_abort(&dist, 1);
+    }
+    pg_dist_finalize(&dist);
     return rc;
 }
 

@@ -30,7 +30,7 @@ endif
 
 HARNESS_LIB_SRCS := harness/model.c harness/safetensors.c harness/eval.c harness/results.c \
                     harness/backend.c harness/backend_cpu.c $(HARNESS_BACKEND_SRCS) \
-                    harness/shard_source.c harness/dist.c harness/analyze.c $(SHARD_READER_SRCS)
+                    harness/shard_source.c harness/dist.c harness/eval_dist.c harness/analyze.c $(SHARD_READER_SRCS)
 # Open MPI (scale-out, harness/dist.h): flags from its pkg-config file.
 MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null)
 MPI_LIBS   := $(shell pkg-config --libs ompi-c 2>/dev/null || echo -lmpi)
@@ -55,3 +55,8 @@ BENCHES += "harness/bench.sh"
 # The harness objects use OpenMP pragmas.
 $(BUILD)/obj/harness/%.o: CFLAGS += -fopenmp
 $(BUILD)/obj/harness/dist.o $(BUILD)/obj/tests/harness/test_dist.o: CFLAGS += $(MPI_CFLAGS)
+
+# synth-shards: random-token splits shaped like real ones (benchmarks, GPU/MPI checks)
+TOOLS += synth-shards
+synth-shards_SRCS := harness/synth_shards.c $(SHARD_WRITER_SRCS) $(SHARD_READER_SRCS)
+synth-shards_LIBS := $(SHARD_READER_LIBS) -lm
