@@ -60,3 +60,7 @@ $(BUILD)/obj/harness/dist.o $(BUILD)/obj/tests/harness/test_dist.o: CFLAGS += $(
 TOOLS += synth-shards
 synth-shards_SRCS := harness/synth_shards.c $(SHARD_WRITER_SRCS) $(SHARD_READER_SRCS)
 synth-shards_LIBS := $(SHARD_READER_LIBS) -lm
+
+UNIT_TESTS += harness_backend_test
+harness_backend_test_SRCS := $(HARNESS_LIB_SRCS) tests/harness/test_backend.c
+harness_backend_test_LIBS := $(HARNESS_LIBS)
