@@ -12,6 +12,10 @@
  * online (running max and sum per row): the [L, K] score matrix never goes
  * to global memory.
  *
+ * Slots are compacted: the window rows of active slot a (of A) are rows
+ * [a W, a W + lens[a]) of q, knew, vnew and out, and its memories are those
+ * of physical slot slot_of[a]; per-slot counts are indexed by a.
+ *
  * A block is ATT_ROWS query rows (one warp each) of one (slot, head); it
  * walks the keys in tiles of 32, staging K, V and the ATT_ROWS + 31 rows of
  * r the tile needs in shared memory (rows padded by one float: no bank
@@ -36,19 +40,19 @@ static inline size_t attention_smem(int dh)
                             (ATT_ROWS + ATT_KEYS - 1) * dp);
 }
 
-/* grid (ceil(W / ATT_ROWS), H, B), block ATT_ROWS * 32.
- *   out, q, knew, vnew [B*W, HD]; kmem, vmem [B, nm, HD]; kcm, vcm [B, ncm, HD]
- *   r [span, HD]; u, vb [H, dh]; lens, cmlen, mlen [B]
- *   row_m, row_l [B, H, W]: each row's softmax max and sum (NULL: not kept) */
+/* grid (ceil(W / ATT_ROWS), H, A), block ATT_ROWS * 32.
+ *   out, q, knew, vnew [A*W, HD]; kmem, vmem [B, nm, HD]; kcm, vcm [B, ncm, HD]
+ *   r [span, HD]; u, vb [H, dh]; lens, cmlen, mlen, slot_of [A]
+ *   row_m, row_l [A, H, W]: each row's softmax max and sum (NULL: not kept) */
 template <typename T>
 __global__ void __launch_bounds__(ATT_ROWS *WARP)
     attention_kernel(T *out, const T *q, const T *knew, const T *vnew, const T *kmem,
                      const T *vmem, const T *kcm, const T *vcm, const T *r, const float *u,
-                     const float *vb, const int *lens, const int *cmlen, const int *mlen, int W,
-                     int HD, int dh, int nm, int ncm, int span, float scale, float *row_m,
-                     float *row_l)
+                     const float *vb, const int *lens, const int *cmlen, const int *mlen,
+                     const int *slot_of, int W, int HD, int dh, int nm, int ncm, int span,
+                     float scale, float *row_m, float *row_l)
 {
-    int b = blockIdx.z, h = blockIdx.y, i0 = blockIdx.x * ATT_ROWS;
+    int b = blockIdx.z, h = blockIdx.y, i0 = blockIdx.x * ATT_ROWS, phys = slot_of[b];
     int L = lens[b];
     if (i0 >= L) /* the whole block: no barrier is skipped by only some threads */
         return;
@@ -80,11 +84,11 @@ __global__ void __launch_bounds__(ATT_ROWS *WARP)
                 const T *kp, *vp;
                 size_t off;
                 if (j < cm) {
-                    off = ((size_t)b * ncm + j) * HD;
+                    off = ((size_t)phys * ncm + j) * HD;
                     kp = kcm;
                     vp = vcm;
                 } else if (j < M) {
-                    off = ((size_t)b * nm + (j - cm)) * HD;
+                    off = ((size_t)phys * nm + (j - cm)) * HD;
                     kp = kmem;
                     vp = vmem;
                 } else {
@@ -161,20 +165,20 @@ __global__ void __launch_bounds__(ATT_ROWS *WARP)
 /* most_used: usage[b, t] += attention that memory row t received from every
  * query row of the window, heads in order, rows in order (the CPU's order):
  * the probabilities are recomputed from the rows' softmax max and sum.
- * grid (ceil(nm / 128), B), block 128; usage [B, nm]. */
+ * grid (ceil(nm / 128), A), block 128; usage [B, nm] by physical slot. */
 template <typename T>
 __global__ void usage_kernel(float *usage, const T *q, const T *kmem, const T *r, const float *u,
                              const float *vb, const int *lens, const int *cmlen, const int *mlen,
-                             const float *row_m, const float *row_l, int W, int H, int HD, int dh,
-                             int nm, int span, float scale)
+                             const int *slot_of, const float *row_m, const float *row_l, int W,
+                             int H, int HD, int dh, int nm, int span, float scale)
 {
-    int b = blockIdx.y, t = blockIdx.x * blockDim.x + threadIdx.x;
+    int b = blockIdx.y, t = blockIdx.x * blockDim.x + threadIdx.x, phys = slot_of[b];
     int L = lens[b], cm = cmlen[b], mm = mlen[b], M = cm + mm;
     if (L == 0 || t >= mm)
         return;
     int j = cm + t;
-    const T *k = kmem + ((size_t)b * nm + t) * HD;
-    float acc = usage[(size_t)b * nm + t];
+    const T *k = kmem + ((size_t)phys * nm + t) * HD;
+    float acc = usage[(size_t)phys * nm + t];
     for (int h = 0; h < H; h++) {
         float part = 0.0f;
         for (int i = 0; i < L; i++) {
@@ -191,7 +195,7 @@ __global__ void usage_kernel(float *usage, const T *q, const T *kmem, const T *r
         }
         acc += part;
     }
-    usage[(size_t)b * nm + t] = acc;
+    usage[(size_t)phys * nm + t] = acc;
 }
 
 #endif

@@ -9,10 +9,14 @@
  *              FIFOs                                            memory.cuh + cuBLAS
  *              x += att Wo^T; x += W2 relu(W1 LN2(x) + b1) + b2  cuBLAS + kernels
  *   nll = -log softmax(LNf(x) E^T)[target], in row chunks   cuBLAS + classifier_kernel
- * Each slot owns W rows of every activation ([B*W, ...], a partial window
+ * The slots that have tokens in a window (A of the B) are packed: active
+ * slot a owns rows [a W, (a+1) W) of every activation (a partial window
  * leaves padding rows that no output reads), so each product is one GEMM
- * over B*W rows and the result of a slot depends only on its own tokens
- * (for a fixed B, precision and GPU: cuBLAS picks its algorithm by shape).
+ * over A*W rows, and idle slots (the long tail of a split, where a few long
+ * books remain) cost nothing. Memories stay at their physical slot
+ * (slot_of[a]). A slot's result depends only on its own tokens and the
+ * GEMM shapes, which are a pure function of the book lengths and B: two
+ * runs with the same batch give the same bits.
  *
  * Precision: bf16 (default) keeps a bf16 copy of the weights and bf16
  * activations at the GEMM inputs, fp32 accumulation (CUBLAS_COMPUTE_32F),
@@ -77,7 +81,8 @@ typedef struct cuda_be {
     float *nll_d;      /* [B*W] */
     uint32_t *tok_d, *tgt_d; /* [B*W] */
     unsigned char *valid_d;  /* [B*W] */
-    int *ints_d;       /* [5B]: lens, cmem_len, mem_len, n_comp (g c), g */
+    int *ints_d;       /* [6B], per active slot: lens, cmem_len, mem_len, n_comp (g c), g,
+                          physical slot */
     /* host (pinned) */
     uint32_t *tok_h, *tgt_h;
     unsigned char *valid_h;
@@ -145,7 +150,7 @@ static int plan(cuda_be *c, int B, plan_entry *e, size_t *total)
     P(&c->tok_d, BW * 4);
     P(&c->tgt_d, BW * 4);
     P(&c->valid_d, BW);
-    P(&c->ints_d, (size_t)5 * B * 4);
+    P(&c->ints_d, (size_t)6 * B * 4);
 #undef P
     size_t t = 0;
     for (int i = 0; i < n; i++)
@@ -194,35 +199,41 @@ static int layernorm(cuda_be *c, void *out, const float *in, const float *w, con
     return 0;
 }
 
-/* dst (FIFO scratch) over the layer's buffer: the update becomes visible */
-static int fifo_commit(cuda_be *c, void *buf, size_t bytes, pg_error *err)
+/* The FIFO scratch of the A active slots over the layer's buffer [B, cap, width]. */
+template <typename T>
+static int fifo_commit(cuda_be *c, void *buf, int A, int cap, int width, pg_error *err)
 {
-    CUDA_CHECK(cudaMemcpyAsync(buf, c->fifo, bytes, cudaMemcpyDeviceToDevice, c->stream));
+    const int *slot_of = c->ints_d + 5 * c->B;
+    fifo_commit_kernel<T><<<dim3(cap, A), 128, 0, c->stream>>>((T *)buf, (const T *)c->fifo,
+                                                                slot_of, cap, width);
+    LAUNCH_CHECK();
     return 0;
 }
 
 /* ------------------------------------------------------------------ forward */
 
-/* The memories of layer l after it attended (see memory.cuh). */
+/* The memories of layer l after it attended, for the A active slots (see
+ * memory.cuh). */
 template <typename T>
-static int update_memory(cuda_be *c, int l, const pg_layer_params *lp, pg_error *err)
+static int update_memory(cuda_be *c, int l, const pg_layer_params *lp, int A, pg_error *err)
 {
     int B = c->B, d = c->d, HD = c->HD, nm = c->nm, ncm = c->ncm, W = c->W;
-    const int *lens = c->ints_d, *cml = lens + B, *ml = cml + B, *ncomp = ml + B, *g = ncomp + B;
+    const int *lens = c->ints_d, *cml = lens + B, *ml = cml + B, *ncomp = ml + B, *g = ncomp + B,
+              *slot_of = g + B;
     size_t a = c->asz, li = (size_t)l * B;
     float *mem = c->mem + li * nm * d, *usage = c->usage + li * nm;
     char *kmem = (char *)c->kmem + li * nm * HD * a, *vmem = (char *)c->vmem + li * nm * HD * a;
     int rc;
     if (ncm > 0) {
         char *kcm = (char *)c->kcm + li * ncm * HD * a, *vcm = (char *)c->vcm + li * ncm * HD * a;
-        int gm = B * c->gmax, cr = c->c;
-        evict_kernel<<<dim3(c->ev_rows, B), 128, 0, c->stream>>>(c->ev, c->evu, mem, usage, c->x,
-                                                                ml, ncomp, nm, W, d, c->ev_rows);
+        int gm = A * c->gmax, cr = c->c;
+        evict_kernel<<<dim3(c->ev_rows, A), 128, 0, c->stream>>>(
+            c->ev, c->evu, mem, usage, c->x, ml, ncomp, slot_of, nm, W, d, c->ev_rows);
         LAUNCH_CHECK();
         switch (c->comp) {
         case PG_COMPRESS_CONV:
         case PG_COMPRESS_DILATED_CONV:
-            im2col_kernel<T><<<dim3(c->gmax, B), 256, 0, c->stream>>>(
+            im2col_kernel<T><<<dim3(c->gmax, A), 256, 0, c->stream>>>(
                 (T *)c->G, c->ev, g, c->gmax, cr, c->m->cfg.dilation,
                 c->comp == PG_COMPRESS_DILATED_CONV, d, c->ev_rows);
             LAUNCH_CHECK();
@@ -235,12 +246,12 @@ static int update_memory(cuda_be *c, int l, const pg_layer_params *lp, pg_error 
             break;
         case PG_COMPRESS_MAX_POOL:
         case PG_COMPRESS_MEAN_POOL:
-            pool_kernel<<<dim3(c->gmax, B), 128, 0, c->stream>>>(
+            pool_kernel<<<dim3(c->gmax, A), 128, 0, c->stream>>>(
                 c->co, c->ev, g, c->gmax, cr, c->comp == PG_COMPRESS_MAX_POOL, d, c->ev_rows);
             LAUNCH_CHECK();
             break;
         case PG_COMPRESS_MOST_USED:
-            most_used_kernel<<<B, 256, 0, c->stream>>>(c->co, c->sel, c->ev, c->evu, g, c->gmax,
+            most_used_kernel<<<A, 256, 0, c->stream>>>(c->co, c->sel, c->ev, c->evu, g, c->gmax,
                                                        cr, d, c->ev_rows);
             LAUNCH_CHECK();
             break;
@@ -248,47 +259,47 @@ static int update_memory(cuda_be *c, int l, const pg_layer_params *lp, pg_error 
             return pg_fail(err, PG_EINVAL, "cuda: unknown compression %d", c->comp);
         }
         /* keys and values of the compressed rows: LN1(co) Wk^T, LN1(co) Wv^T.
-         * Rows past g[b] hold stale numbers that no FIFO reads. */
+         * Rows past g[a] hold stale numbers that no FIFO reads. */
         if ((rc = layernorm<T>(c, c->lnc, c->co, lp->ln1_w, lp->ln1_b, gm, err)) ||
             (rc = gemm(c, c->kc, 0, HD, c->lnc, d, wptr(c, lp->wk), gm, d, HD, 0.0f, err)) ||
             (rc = gemm(c, c->vc, 0, HD, c->lnc, d, wptr(c, lp->wv), gm, d, HD, 0.0f, err)))
             return rc;
-        size_t st = (size_t)c->gmax * HD, bytes = (size_t)B * ncm * HD * a;
-        fifo_kernel<T, T><<<dim3(ncm, B), 128, 0, c->stream>>>((T *)c->fifo, (const T *)kcm, cml,
-                                                              (const T *)c->kc, st, HD, g, ncm, HD);
+        size_t st = (size_t)c->gmax * HD;
+        fifo_kernel<T, T><<<dim3(ncm, A), 128, 0, c->stream>>>(
+            (T *)c->fifo, (const T *)kcm, cml, (const T *)c->kc, st, HD, g, slot_of, ncm, HD);
         LAUNCH_CHECK();
-        if ((rc = fifo_commit(c, kcm, bytes, err)))
+        if ((rc = fifo_commit<T>(c, kcm, A, ncm, HD, err)))
             return rc;
-        fifo_kernel<T, T><<<dim3(ncm, B), 128, 0, c->stream>>>((T *)c->fifo, (const T *)vcm, cml,
-                                                              (const T *)c->vc, st, HD, g, ncm, HD);
+        fifo_kernel<T, T><<<dim3(ncm, A), 128, 0, c->stream>>>(
+            (T *)c->fifo, (const T *)vcm, cml, (const T *)c->vc, st, HD, g, slot_of, ncm, HD);
         LAUNCH_CHECK();
-        if ((rc = fifo_commit(c, vcm, bytes, err)))
+        if ((rc = fifo_commit<T>(c, vcm, A, ncm, HD, err)))
             return rc;
     }
     if (nm == 0)
         return 0;
     /* mem = concat(mem, h)[n_evict:] with keys, values and usage (new rows 0) */
-    fifo_kernel<float, float><<<dim3(nm, B), 128, 0, c->stream>>>(
-        (float *)c->fifo, mem, ml, c->x, (size_t)W * d, d, lens, nm, d);
+    fifo_kernel<float, float><<<dim3(nm, A), 128, 0, c->stream>>>(
+        (float *)c->fifo, mem, ml, c->x, (size_t)W * d, d, lens, slot_of, nm, d);
     LAUNCH_CHECK();
-    if ((rc = fifo_commit(c, mem, (size_t)B * nm * d * 4, err)))
+    if ((rc = fifo_commit<float>(c, mem, A, nm, d, err)))
         return rc;
-    fifo_kernel<T, T><<<dim3(nm, B), 128, 0, c->stream>>>((T *)c->fifo, (const T *)kmem, ml,
+    fifo_kernel<T, T><<<dim3(nm, A), 128, 0, c->stream>>>((T *)c->fifo, (const T *)kmem, ml,
                                                          (const T *)c->knew, (size_t)W * HD, HD,
-                                                         lens, nm, HD);
+                                                         lens, slot_of, nm, HD);
     LAUNCH_CHECK();
-    if ((rc = fifo_commit(c, kmem, (size_t)B * nm * HD * a, err)))
+    if ((rc = fifo_commit<T>(c, kmem, A, nm, HD, err)))
         return rc;
-    fifo_kernel<T, T><<<dim3(nm, B), 128, 0, c->stream>>>((T *)c->fifo, (const T *)vmem, ml,
+    fifo_kernel<T, T><<<dim3(nm, A), 128, 0, c->stream>>>((T *)c->fifo, (const T *)vmem, ml,
                                                          (const T *)c->vnew, (size_t)W * HD, HD,
-                                                         lens, nm, HD);
+                                                         lens, slot_of, nm, HD);
     LAUNCH_CHECK();
-    if ((rc = fifo_commit(c, vmem, (size_t)B * nm * HD * a, err)))
+    if ((rc = fifo_commit<T>(c, vmem, A, nm, HD, err)))
         return rc;
-    fifo_kernel<float, float><<<dim3(nm, B), 128, 0, c->stream>>>(
-        (float *)c->fifo, usage, ml, (const float *)NULL, 0, 1, lens, nm, 1);
+    fifo_kernel<float, float><<<dim3(nm, A), 128, 0, c->stream>>>(
+        (float *)c->fifo, usage, ml, (const float *)NULL, 0, 1, lens, slot_of, nm, 1);
     LAUNCH_CHECK();
-    return fifo_commit(c, usage, (size_t)B * nm * 4, err);
+    return fifo_commit<float>(c, usage, A, nm, 1, err);
 }
 
 /* One window for all slots. With targets: nll_out[sum(lens)] (slot order);
@@ -301,8 +312,8 @@ static int forward_window(pg_backend *be, const uint32_t *tokens, const int *len
     cuda_be *c = (cuda_be *)be->impl;
     const pg_model *m = c->m;
     const pg_model_config *cfg = &m->cfg;
-    int B = c->B, W = c->W, d = c->d, HD = c->HD, H = c->H, dh = c->dh, V = c->V, BW = B * W;
-    int rc, total = 0;
+    int B = c->B, W = c->W, d = c->d, HD = c->HD, H = c->H, dh = c->dh, V = c->V;
+    int rc, total = 0, A = 0;
     for (int b = 0; b < B; b++) {
         if (lens[b] < 0 || lens[b] > W)
             return pg_fail(err, PG_EINVAL, "forward: slot %d: %d tokens, window is %d", b,
@@ -313,26 +324,31 @@ static int forward_window(pg_backend *be, const uint32_t *tokens, const int *len
         if (tokens[t] >= (uint32_t)V || (targets && targets[t] >= (uint32_t)V))
             return pg_fail(err, PG_EINVAL, "forward: token id %u >= vocabulary size %d",
                            targets && targets[t] >= (uint32_t)V ? targets[t] : tokens[t], V);
-    /* host side: padded rows, per-slot counts (the memory lengths before this window) */
+    /* host side: the active slots packed, padded rows, per-slot counts (the
+     * memory lengths before this window) */
     int *h_lens = c->ints_h, *h_cm = h_lens + B, *h_mm = h_cm + B, *h_nc = h_mm + B,
-        *h_g = h_nc + B;
+        *h_g = h_nc + B, *h_slot = h_g + B;
     double fl = 0.0;
     for (int b = 0, row = 0; b < B; b++) {
         int L = lens[b], mlen = c->mem_len[b];
+        if (L == 0)
+            continue;
         int nev = mlen + L - c->nm > 0 ? mlen + L - c->nm : 0;
         int g = c->ncm > 0 && nev >= c->c ? nev / c->c : 0;
-        h_lens[b] = L;
-        h_cm[b] = c->cmem_len[b];
-        h_mm[b] = mlen;
-        h_nc[b] = g * c->c;
-        h_g[b] = g;
+        h_lens[A] = L;
+        h_cm[A] = c->cmem_len[b];
+        h_mm[A] = mlen;
+        h_nc[A] = g * c->c;
+        h_g[A] = g;
+        h_slot[A] = b;
         for (int i = 0; i < W; i++) {
-            size_t at = (size_t)b * W + i;
+            size_t at = (size_t)A * W + i;
             c->tok_h[at] = i < L ? tokens[row + i] : 0;
             c->tgt_h[at] = i < L && targets ? targets[row + i] : 0;
             c->valid_h[at] = i < L;
         }
         row += L;
+        A++;
         if (L) { /* floating-point operations as the CPU counts them */
             double K = (double)(h_cm[b] + mlen + L), nl = c->nl;
             fl += nl * (2.0 * L * d * HD * 3 + 3.0 * 2.0 * L * K * dh * H + 2.0 * L * HD * d +
@@ -347,15 +363,21 @@ static int forward_window(pg_backend *be, const uint32_t *tokens, const int *len
             fl += 2.0 * L * d * V;
         }
     }
+    if (A == 0) { /* no slot has tokens: nothing to compute */
+        if (logits_out)
+            *logits_out = c->logits_h;
+        return 0;
+    }
+    int BW = A * W; /* rows of this window's activations */
     CUDA_CHECK(cudaMemcpyAsync(c->tok_d, c->tok_h, (size_t)BW * 4, cudaMemcpyHostToDevice,
                                c->stream));
     CUDA_CHECK(cudaMemcpyAsync(c->tgt_d, c->tgt_h, (size_t)BW * 4, cudaMemcpyHostToDevice,
                                c->stream));
     CUDA_CHECK(cudaMemcpyAsync(c->valid_d, c->valid_h, (size_t)BW, cudaMemcpyHostToDevice,
                                c->stream));
-    CUDA_CHECK(cudaMemcpyAsync(c->ints_d, c->ints_h, (size_t)5 * B * 4, cudaMemcpyHostToDevice,
+    CUDA_CHECK(cudaMemcpyAsync(c->ints_d, c->ints_h, (size_t)6 * B * 4, cudaMemcpyHostToDevice,
                                c->stream));
-    const int *d_lens = c->ints_d, *d_cm = d_lens + B, *d_mm = d_cm + B;
+    const int *d_lens = c->ints_d, *d_cm = d_lens + B, *d_mm = d_cm + B, *d_slot = d_mm + 3 * B;
     size_t a = c->asz;
     /* r_l[span, HD] = pos Wr_l^T, once (the weights do not change under a backend) */
     if (!c->r_ready) {
@@ -387,22 +409,22 @@ static int forward_window(pg_backend *be, const uint32_t *tokens, const int *len
         const T *kcm = (const T *)((char *)c->kcm + li * c->ncm * HD * a);
         const T *vcm = (const T *)((char *)c->vcm + li * c->ncm * HD * a);
         const T *r = (const T *)((char *)c->r + (size_t)l * c->span * HD * a);
-        attention_kernel<T><<<dim3(CEIL_DIV(W, ATT_ROWS), H, B), ATT_ROWS * WARP, smem,
+        attention_kernel<T><<<dim3(CEIL_DIV(W, ATT_ROWS), H, A), ATT_ROWS * WARP, smem,
                               c->stream>>>(
             (T *)c->att, (const T *)c->q, (const T *)c->knew, (const T *)c->vnew, kmem, vmem,
-            kcm, vcm, r, w32ptr(c, lp->r_w_bias), w32ptr(c, lp->r_r_bias), d_lens, d_cm, d_mm, W,
-            HD, dh, c->nm, c->ncm, c->span, scale, most_used ? c->row_m : NULL,
+            kcm, vcm, r, w32ptr(c, lp->r_w_bias), w32ptr(c, lp->r_r_bias), d_lens, d_cm, d_mm,
+            d_slot, W, HD, dh, c->nm, c->ncm, c->span, scale, most_used ? c->row_m : NULL,
             most_used ? c->row_l : NULL);
         LAUNCH_CHECK();
         if (most_used && c->nm > 0) {
-            usage_kernel<T><<<dim3(CEIL_DIV(c->nm, 128), B), 128, 0, c->stream>>>(
+            usage_kernel<T><<<dim3(CEIL_DIV(c->nm, 128), A), 128, 0, c->stream>>>(
                 c->usage + li * c->nm, (const T *)c->q, kmem, r, w32ptr(c, lp->r_w_bias),
-                w32ptr(c, lp->r_r_bias), d_lens, d_cm, d_mm, c->row_m, c->row_l, W, H, HD, dh,
-                c->nm, c->span, scale);
+                w32ptr(c, lp->r_r_bias), d_lens, d_cm, d_mm, d_slot, c->row_m, c->row_l, W, H,
+                HD, dh, c->nm, c->span, scale);
             LAUNCH_CHECK();
         }
         /* memories take this layer's input, before the residual updates */
-        if ((rc = update_memory<T>(c, l, lp, err)))
+        if ((rc = update_memory<T>(c, l, lp, A, err)))
             return rc;
         /* x += att Wo^T; x += W2 relu(W1 LN2(x) + b1) + b2 */
         if ((rc = gemm(c, c->x, 1, d, c->att, HD, wptr(c, lp->wo), BW, HD, d, 1.0f, err)) ||
@@ -422,9 +444,9 @@ static int forward_window(pg_backend *be, const uint32_t *tokens, const int *len
     if ((rc = layernorm<T>(c, c->ln, c->x, m->lnf_w, m->lnf_b, BW, err)))
         return rc;
     if (logits_out && !c->logits_h) {
-        c->logits_h = (float *)malloc((size_t)BW * V * sizeof(float));
+        c->logits_h = (float *)malloc((size_t)B * W * V * sizeof(float));
         if (!c->logits_h)
-            return pg_fail(err, PG_ENOMEM, "cuda: host logits of %d rows: out of memory", BW);
+            return pg_fail(err, PG_ENOMEM, "cuda: host logits of %d rows: out of memory", B * W);
     }
     size_t out_row = 0;
     for (int r0 = 0; r0 < BW; r0 += c->chunk_rows) {
@@ -467,15 +489,15 @@ static int forward_window(pg_backend *be, const uint32_t *tokens, const int *len
                                    c->stream));
     CUDA_CHECK(cudaStreamSynchronize(c->stream));
     /* the memories now hold this window */
-    for (int b = 0; b < B; b++) {
-        int L = lens[b];
+    for (int k = 0; k < A; k++) {
+        int b = h_slot[k], L = h_lens[k];
         c->mem_len[b] = c->mem_len[b] + L < c->nm ? c->mem_len[b] + L : c->nm;
-        c->cmem_len[b] = c->cmem_len[b] + h_g[b] < c->ncm ? c->cmem_len[b] + h_g[b] : c->ncm;
+        c->cmem_len[b] = c->cmem_len[b] + h_g[k] < c->ncm ? c->cmem_len[b] + h_g[k] : c->ncm;
     }
-    if (targets && nll_out)
-        for (int b = 0, row = 0; b < B; b++) {
-            memcpy(nll_out + row, c->nll_h + (size_t)b * W, sizeof(float) * (size_t)lens[b]);
-            row += lens[b];
+    if (targets && nll_out) /* active slots are in slot order: rows in the caller's order */
+        for (int k = 0, row = 0; k < A; k++) {
+            memcpy(nll_out + row, c->nll_h + (size_t)k * W, sizeof(float) * (size_t)h_lens[k]);
+            row += h_lens[k];
         }
     if (logits_out)
         *logits_out = c->logits_h;
@@ -654,7 +676,7 @@ static int open_impl(const pg_model *m, const pg_backend_config *cfg, int batch,
     CUDA_CHECK(cudaMallocHost((void **)&c->tok_h, BW * 4));
     CUDA_CHECK(cudaMallocHost((void **)&c->tgt_h, BW * 4));
     CUDA_CHECK(cudaMallocHost((void **)&c->valid_h, BW));
-    CUDA_CHECK(cudaMallocHost((void **)&c->ints_h, (size_t)5 * B * 4));
+    CUDA_CHECK(cudaMallocHost((void **)&c->ints_h, (size_t)6 * B * 4));
     CUDA_CHECK(cudaMallocHost((void **)&c->nll_h, BW * 4));
     c->mem_len = (int *)calloc((size_t)B, sizeof(int));
     c->cmem_len = (int *)calloc((size_t)B, sizeof(int));

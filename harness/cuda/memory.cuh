@@ -9,24 +9,27 @@
  *   cmem    = concat(cmem, f_c(evicted[:g c]))[-n_cm:]
  *   mem     = concat(mem, h)[n_evict:]
  * exactly as model.c's update_memory. The lengths are the same for every
- * layer, so the host tracks them and passes per-slot counts.
+ * layer, so the host tracks them and passes per-slot counts. Only the A
+ * active slots of a window are touched: a indexes them (their window rows,
+ * counts and scratch), slot_of[a] is the physical slot of their memories.
  */
 #ifndef PG19_HARNESS_CUDA_MEMORY_CUH
 #define PG19_HARNESS_CUDA_MEMORY_CUH
 
 #include "harness/cuda/common.cuh"
 
-/* dst[b, r, :] = concat(old[b, :old_len[b]], rows of slot b [:n_new[b]])[drop:][r]
- * for r < new_len, drop = max(0, old_len + n_new - cap); rows NULL appends
- * zeros. dst and old are [B, cap, width]; slot b's new rows start at
- * rows + b * rows_stride, rows_ld apart. dst is scratch: the caller copies it
- * over old (a FIFO shift in place would read rows it already overwrote).
- * grid (cap, B), block 128. */
+/* dst[a, r, :] = concat(old[p, :old_len[a]], rows of a [:n_new[a]])[drop:][r]
+ * for r < new_len, p = slot_of[a], drop = max(0, old_len + n_new - cap);
+ * rows NULL appends zeros. dst is [A, cap, width] scratch, old [B, cap,
+ * width]; a's new rows start at rows + a * rows_stride, rows_ld apart. The
+ * caller then copies dst over old (fifo_commit_kernel): a FIFO shift in place
+ * would read rows it already overwrote. grid (cap, A), block 128. */
 template <typename T, typename S>
 __global__ void fifo_kernel(T *dst, const T *old, const int *old_len, const S *rows,
-                            size_t rows_stride, int rows_ld, const int *n_new, int cap, int width)
+                            size_t rows_stride, int rows_ld, const int *n_new,
+                            const int *slot_of, int cap, int width)
 {
-    int b = blockIdx.y, r = blockIdx.x;
+    int b = blockIdx.y, r = blockIdx.x, phys = slot_of[b];
     int ol = old_len[b], n = n_new[b];
     int drop = ol + n - cap > 0 ? ol + n - cap : 0;
     if (r >= ol + n - drop)
@@ -34,7 +37,7 @@ __global__ void fifo_kernel(T *dst, const T *old, const int *old_len, const S *r
     int s = drop + r;
     T *d = dst + ((size_t)b * cap + r) * width;
     if (s < ol) {
-        const T *src = old + ((size_t)b * cap + s) * width;
+        const T *src = old + ((size_t)phys * cap + s) * width;
         for (int k = threadIdx.x; k < width; k += blockDim.x)
             d[k] = src[k];
     } else if (rows) {
@@ -47,22 +50,35 @@ __global__ void fifo_kernel(T *dst, const T *old, const int *old_len, const S *r
     }
 }
 
-/* ev[b, r, :] = concat(mem[b, :m], x rows of slot b)[r], evu[b, r] = its
- * usage (window rows: 0), for r < n_comp[b] (= g c, the rows compressed).
- * ev [B, ev_rows, d], mem [B, nm, d], x [B*W, d]. grid (ev_rows, B). */
-__global__ void evict_kernel(float *ev, float *evu, const float *mem, const float *usage,
-                             const float *x, const int *mlen, const int *n_comp, int nm, int W,
-                             int d, int ev_rows)
+/* buf[slot_of[a], r, :] = dst[a, r, :] for every r < cap: the FIFO update
+ * of the active slots becomes visible. grid (cap, A), block 128. */
+template <typename T>
+__global__ void fifo_commit_kernel(T *buf, const T *dst, const int *slot_of, int cap, int width)
 {
-    int b = blockIdx.y, r = blockIdx.x, m = mlen[b];
+    int b = blockIdx.y, r = blockIdx.x;
+    const T *src = dst + ((size_t)b * cap + r) * width;
+    T *d = buf + ((size_t)slot_of[b] * cap + r) * width;
+    for (int k = threadIdx.x; k < width; k += blockDim.x)
+        d[k] = src[k];
+}
+
+/* ev[a, r, :] = concat(mem[p, :m], the window rows of a)[r], evu[a, r] = its
+ * usage (window rows: 0), for r < n_comp[a] (= g c, the rows compressed),
+ * p = slot_of[a]. ev [A, ev_rows, d], mem [B, nm, d], x [A*W, d].
+ * grid (ev_rows, A). */
+__global__ void evict_kernel(float *ev, float *evu, const float *mem, const float *usage,
+                             const float *x, const int *mlen, const int *n_comp,
+                             const int *slot_of, int nm, int W, int d, int ev_rows)
+{
+    int b = blockIdx.y, r = blockIdx.x, m = mlen[b], phys = slot_of[b];
     if (r >= n_comp[b])
         return;
-    const float *src = r < m ? mem + ((size_t)b * nm + r) * d : x + ((size_t)b * W + r - m) * d;
+    const float *src = r < m ? mem + ((size_t)phys * nm + r) * d : x + ((size_t)b * W + r - m) * d;
     float *dst = ev + ((size_t)b * ev_rows + r) * d;
     for (int k = threadIdx.x; k < d; k += blockDim.x)
         dst[k] = src[k];
     if (threadIdx.x == 0)
-        evu[(size_t)b * ev_rows + r] = r < m ? usage[(size_t)b * nm + r] : 0.0f;
+        evu[(size_t)b * ev_rows + r] = r < m ? usage[(size_t)phys * nm + r] : 0.0f;
 }
 
 /* conv / dilated conv as one matrix product: G[(b, j), i c + t] = x[p_t(j)][i]
