@@ -348,20 +348,18 @@ static int forward_window(pg_backend *be, const uint32_t *tokens, const int *len
             c->valid_h[at] = i < L;
         }
         row += L;
-        A++;
-        if (L) { /* floating-point operations as the CPU counts them */
-            double K = (double)(h_cm[b] + mlen + L), nl = c->nl;
-            fl += nl * (2.0 * L * d * HD * 3 + 3.0 * 2.0 * L * K * dh * H + 2.0 * L * HD * d +
-                        2.0 * 2.0 * L * d * c->dff);
-            if (g) {
-                double conv = (c->comp == PG_COMPRESS_CONV ||
-                               c->comp == PG_COMPRESS_DILATED_CONV)
-                                  ? 2.0 * g * d * d * c->c
-                                  : 0.0;
-                fl += nl * (conv + 2.0 * 2.0 * g * d * HD);
-            }
-            fl += 2.0 * L * d * V;
+        /* floating-point operations as the CPU counts them */
+        double K = (double)(h_cm[A] + mlen + L), nl = c->nl;
+        fl += nl * (2.0 * L * d * HD * 3 + 3.0 * 2.0 * L * K * dh * H + 2.0 * L * HD * d +
+                    2.0 * 2.0 * L * d * c->dff);
+        if (g) {
+            double conv = (c->comp == PG_COMPRESS_CONV || c->comp == PG_COMPRESS_DILATED_CONV)
+                              ? 2.0 * g * d * d * c->c
+                              : 0.0;
+            fl += nl * (conv + 2.0 * 2.0 * g * d * HD);
         }
+        fl += 2.0 * L * d * V;
+        A++;
     }
     if (A == 0) { /* no slot has tokens: nothing to compute */
         if (logits_out)
