@@ -14,7 +14,7 @@ ifneq ($(HARNESS_NVCC),)
 HARNESS_CUDA_HOME := $(patsubst %/bin/nvcc,%,$(realpath $(HARNESS_NVCC)))
 HARNESS_BACKEND_SRCS := harness/cuda/backend_cuda.cu
 HARNESS_BACKEND_LIBS := -L$(HARNESS_CUDA_HOME)/lib64 -Wl,-rpath,$(HARNESS_CUDA_HOME)/lib64 \
-                        -lcublas -lcudart -lstdc++
+                        -lcublasLt -lcublas -lcudart -lstdc++
 NVCC_FLAGS := -std=c++17 -O2 -g -lineinfo -I. -MMD -MP \
               -gencode=arch=compute_90a,code=sm_90a -gencode=arch=compute_90,code=compute_90 \
               -Werror all-warnings -Xcompiler -Wall,-Wextra,-Werror,-Wno-format-truncation

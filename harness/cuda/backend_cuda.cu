@@ -38,6 +38,8 @@ extern "C" {
 #include <stdlib.h>
 #include <string.h>
 
+#include <cublasLt.h>
+
 #include "harness/cuda/attention.cuh"
 #include "harness/cuda/classifier.cuh"
 #include "harness/cuda/common.cuh"
@@ -46,6 +48,18 @@ extern "C" {
 
 /* rows of logits per classifier chunk: [chunk, V] fp32 is the one logits buffer */
 #define LOGIT_CHUNK_ROWS 4096
+
+/* One cuBLASLt algorithm per GEMM shape class (N, K, output type, beta),
+ * chosen once for the largest row count and used for every row count, with
+ * split-K off: a row's result then depends on nothing but the row (not on
+ * how many slots are active or which), so books give the same bits on one
+ * process or spread over MPI ranks. */
+typedef struct gemm_algo {
+    int N, K, out_f32, accumulate;
+    cublasLtMatmulAlgo_t algo;
+} gemm_algo;
+
+#define MAX_GEMM_ALGOS 32
 
 typedef struct cuda_be {
     const pg_model *m;
@@ -56,6 +70,9 @@ typedef struct cuda_be {
     int dev;
     cudaStream_t stream;
     cublasHandle_t blas;
+    cublasLtHandle_t lt;
+    gemm_algo algos[MAX_GEMM_ALGOS];
+    int n_algos, lt_warned;
     /* device, one allocation */
     char *block;
     float *w32;        /* [n_params] fp32 weights (LayerNorm, biases, u/v, embedding) */
@@ -172,8 +189,79 @@ static const float *w32ptr(const cuda_be *c, const float *host_param)
     return c->w32 + (host_param - c->m->mem);
 }
 
-/* out[M, N] = in[M, K] W[N, K]^T + beta out (row-major; W is a weight of the
- * GEMM copy). Column-major cuBLAS sees out^T = W in^T. */
+/* The cached algorithm of a shape class, found on first use (NULL: none). */
+static const cublasLtMatmulAlgo_t *lt_algo(cuda_be *c, int out_f32, int K, int N, float beta)
+{
+    int acc = beta != 0.0f;
+    for (int i = 0; i < c->n_algos; i++) {
+        gemm_algo *g = &c->algos[i];
+        if (g->N == N && g->K == K && g->out_f32 == out_f32 && g->accumulate == acc)
+            return &g->algo;
+    }
+    if (c->n_algos == MAX_GEMM_ALGOS)
+        return NULL;
+    cudaDataType at = c->bf16 ? CUDA_R_16BF : CUDA_R_32F, ot = out_f32 ? CUDA_R_32F : at;
+    int M = c->B * c->W; /* the largest row count of the window GEMMs */
+    cublasLtMatmulDesc_t op = NULL;
+    cublasLtMatrixLayout_t la = NULL, lb = NULL, lc = NULL;
+    cublasLtMatmulPreference_t pref = NULL;
+    cublasOperation_t tA = CUBLAS_OP_T, tB = CUBLAS_OP_N;
+    size_t ws = 0;
+    cublasLtMatmulHeuristicResult_t res[8];
+    int found = 0, ok = 0;
+    if (cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F) == CUBLAS_STATUS_SUCCESS &&
+        cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &tA, sizeof tA) == 0 &&
+        cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tB, sizeof tB) == 0 &&
+        cublasLtMatrixLayoutCreate(&la, at, K, N, K) == 0 &&
+        cublasLtMatrixLayoutCreate(&lb, at, K, M, K) == 0 &&
+        cublasLtMatrixLayoutCreate(&lc, ot, N, M, N) == 0 &&
+        cublasLtMatmulPreferenceCreate(&pref) == 0 &&
+        cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
+                                             sizeof ws) == 0 &&
+        cublasLtMatmulAlgoGetHeuristic(c->lt, op, la, lb, lc, lc, pref, 8, res, &found) == 0) {
+        for (int i = 0; i < found && !ok; i++) {
+            if (res[i].state != CUBLAS_STATUS_SUCCESS)
+                continue;
+            cublasLtMatmulAlgo_t algo = res[i].algo;
+            int32_t one = 1;
+            uint32_t none = CUBLASLT_REDUCTION_SCHEME_NONE;
+            /* no split-K: each output element is one dot product in one order */
+            cublasLtMatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &one,
+                                                 sizeof one);
+            cublasLtMatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME,
+                                                 &none, sizeof none);
+            cublasLtMatmulHeuristicResult_t chk;
+            if (cublasLtMatmulAlgoCheck(c->lt, op, la, lb, lc, lc, &algo, &chk) ==
+                    CUBLAS_STATUS_SUCCESS &&
+                chk.workspaceSize == 0) {
+                gemm_algo *g = &c->algos[c->n_algos++];
+                g->N = N;
+                g->K = K;
+                g->out_f32 = out_f32;
+                g->accumulate = acc;
+                g->algo = algo;
+                ok = 1;
+            }
+        }
+    }
+    if (pref)
+        cublasLtMatmulPreferenceDestroy(pref);
+    if (lc)
+        cublasLtMatrixLayoutDestroy(lc);
+    if (lb)
+        cublasLtMatrixLayoutDestroy(lb);
+    if (la)
+        cublasLtMatrixLayoutDestroy(la);
+    if (op)
+        cublasLtMatmulDescDestroy(op);
+    return ok ? &c->algos[c->n_algos - 1].algo : NULL;
+}
+
+/* out[M, N] = in[M, K] W[N, K]^T + beta out (row-major, dense: ldi = K,
+ * ldo = N; W is a weight of the GEMM copy). Column-major cuBLAS sees
+ * out^T = W in^T. cuBLASLt with the shape class's fixed algorithm; where
+ * cuBLASLt offers none, cublasGemmEx (deterministic for a fixed shape, but a
+ * row's bits may then depend on the row count: said once on stderr). */
 static int gemm(cuda_be *c, void *out, int out_f32, int ldo, const void *in, int ldi,
                 const void *w, int M, int K, int N, float beta, pg_error *err)
 {
@@ -182,6 +270,43 @@ static int gemm(cuda_be *c, void *out, int out_f32, int ldo, const void *in, int
     cudaDataType at = c->bf16 ? CUDA_R_16BF : CUDA_R_32F;
     cudaDataType ot = out_f32 ? CUDA_R_32F : at;
     float alpha = 1.0f;
+    const cublasLtMatmulAlgo_t *algo =
+        ldi == K && ldo == N && getenv("PG19_CUDA_GEMMEX") == NULL
+            ? lt_algo(c, out_f32, K, N, beta)
+            : NULL;
+    if (algo) {
+        cublasLtMatmulDesc_t op = NULL;
+        cublasLtMatrixLayout_t la = NULL, lb = NULL, lc = NULL;
+        cublasOperation_t tA = CUBLAS_OP_T, tB = CUBLAS_OP_N;
+        cublasStatus_t st = cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F);
+        if (st == 0)
+            st = cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &tA, sizeof tA);
+        if (st == 0)
+            st = cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tB, sizeof tB);
+        if (st == 0)
+            st = cublasLtMatrixLayoutCreate(&la, at, K, N, K);
+        if (st == 0)
+            st = cublasLtMatrixLayoutCreate(&lb, at, K, M, K);
+        if (st == 0)
+            st = cublasLtMatrixLayoutCreate(&lc, ot, N, M, N);
+        if (st == 0)
+            st = cublasLtMatmul(c->lt, op, &alpha, w, la, in, lb, &beta, out, lc, out, lc, algo,
+                                NULL, 0, c->stream);
+        if (lc)
+            cublasLtMatrixLayoutDestroy(lc);
+        if (lb)
+            cublasLtMatrixLayoutDestroy(lb);
+        if (la)
+            cublasLtMatrixLayoutDestroy(la);
+        if (op)
+            cublasLtMatmulDescDestroy(op);
+        if (st == CUBLAS_STATUS_SUCCESS)
+            return 0;
+        if (!c->lt_warned) /* fall through to cublasGemmEx */
+            fprintf(stderr, "harness: cuda: cuBLASLt refused a %d x %d x %d product (%s); "
+                    "using cublasGemmEx\n", M, N, K, cublasGetStatusString(st));
+        c->lt_warned = 1;
+    }
     CUBLAS_CHECK(cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &alpha, w, at, K, in,
                               at, ldi, &beta, out, ot, ldo, CUBLAS_COMPUTE_32F,
                               CUBLAS_GEMM_DEFAULT));
@@ -541,6 +666,8 @@ static void cuda_release(cuda_be *c)
         return;
     if (c->blas)
         cublasDestroy(c->blas);
+    if (c->lt)
+        cublasLtDestroy(c->lt);
     if (c->block)
         cudaFree(c->block);
     if (c->stream)
@@ -661,6 +788,7 @@ static int open_impl(const pg_model *m, const pg_backend_config *cfg, int batch,
     CUBLAS_CHECK(cublasSetStream(c->blas, c->stream));
     /* fp32: no TF32 (CUBLAS_COMPUTE_32F with the default math mode is plain fp32) */
     CUBLAS_CHECK(cublasSetMathMode(c->blas, CUBLAS_DEFAULT_MATH));
+    CUBLAS_CHECK(cublasLtCreate(&c->lt));
     CUDA_CHECK(cudaMalloc((void **)&c->block, total));
     CUDA_CHECK(cudaMemsetAsync(c->block, 0, total, c->stream));
     size_t off = 0;
