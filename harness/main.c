@@ -46,7 +46,8 @@ static void usage(FILE *f)
             "                   [--device cpu|cuda[:N]|auto] [--precision fp32|bf16]\n"
             "       harness info --model NAME\n"
             "       harness init --model NAME --random-init SEED --out FILE.safetensors\n"
-            "       harness bench --model NAME [--seconds S] [--batch N] [--threads N]\n"
+            "       harness bench --model NAME [--seconds S] [--batch N] [--threads N] "
+            "[--device D] [--precision P]\n"
             "NAME is a config in models/ (ct36, txl36, ct-tiny, txl-tiny, ...) or a path to "
             "a .json config.\n");
 }
@@ -517,26 +518,36 @@ static double sgemm_peak_gflops(int threads)
     return best;
 }
 
+/* bench's default batch: 2 on the CPU (as before), the backend's choice on a GPU */
+static int be_default_batch(const pg_backend_config *cfg)
+{
+    return cfg->device == PG_DEVICE_CPU ? 2 : 0;
+}
+
 static int cmd_bench(const opts *o, pg_error *err)
 {
     pg_run_info ri;
     memset(&ri, 0, sizeof ri);
     pg_model_config c;
     pg_model *m = NULL;
-    pg_state *st = NULL;
+    pg_backend *be = NULL;
     opts oo = *o;
     oo.has_seed = 1;
     int rc = load_model(&oo, &m, &ri, &c, 1, err);
     if (rc)
         return rc;
-    int B = o->batch ? o->batch : 2, W = o->window ? o->window : c.window;
-    if ((rc = pg_state_new(m, B, W, &st, err))) {
+    int W = o->window ? o->window : c.window;
+    char note[700];
+    if ((rc = pg_backend_open(m, &o->backend, o->batch ? o->batch : be_default_batch(&o->backend),
+                              4096, W, &be, note, sizeof note, err))) {
         pg_model_free(m);
         return rc;
     }
-    uint32_t *tok = malloc(sizeof *tok * (size_t)B * W);
+    int B = be->n_slots;
+    uint32_t *tok = malloc(sizeof *tok * (size_t)B * W * 2), *tgt = tok + (size_t)B * W;
+    float *nll = malloc(sizeof *nll * (size_t)B * W);
     int *lens = malloc(sizeof *lens * (size_t)B);
-    if (!tok || !lens) {
+    if (!tok || !nll || !lens) {
         rc = pg_fail(err, PG_ENOMEM, "out of memory");
         goto done;
     }
@@ -544,6 +555,7 @@ static int cmd_bench(const opts *o, pg_error *err)
     for (size_t i = 0; i < (size_t)B * W; i++) {
         x = x * 6364136223846793005ull + 1442695040888963407ull;
         tok[i] = (uint32_t)((x >> 33) % (uint64_t)c.vocab_size);
+        tgt[i] = (uint32_t)((x >> 13) % (uint64_t)c.vocab_size);
     }
     for (int b = 0; b < B; b++)
         lens[b] = W;
@@ -551,24 +563,33 @@ static int cmd_bench(const opts *o, pg_error *err)
     const char *env = getenv("OPENBLAS_CORETYPE");
     printf("machine: %d threads, OpenBLAS core %s (OPENBLAS_CORETYPE=%s)\n", pg_get_threads(),
            core ? core : "?", env ? env : "unset");
-    /* warm-up window fills the memories, then time steady-state windows */
-    const float *lg;
-    if ((rc = pg_forward(m, st, tok, lens, &lg, err)))
-        goto done;
-    double f0 = pg_state_flops(st), t0 = pg_now(), t = 0;
+    if (be->gpu[0])
+        printf("device: %s, %s, %s%s%s\n", be->device, be->gpu, pg_precision_name(be->precision),
+               note[0] ? "; auto: " : "", note);
+    else if (note[0])
+        printf("device: cpu; auto: %s\n", note);
+    /* warm-up windows fill the memories (and the compressed memory), then
+     * time steady-state windows; NLLs computed as `run` does */
+    int warm = c.compressed_memory ? 2 + (c.compressed_memory * c.compression_rate) / W : 1;
+    for (int i = 0; i < warm; i++)
+        if ((rc = be->ops->forward_nll(be, tok, lens, tgt, nll, err)))
+            goto done;
+    double f0 = be->ops->flops(be), t0 = pg_now(), t = 0;
     uint64_t tokens = 0;
     int steps = 0;
     while ((t = pg_now() - t0) < o->seconds || steps < 2) {
-        if ((rc = pg_forward(m, st, tok, lens, &lg, err)))
+        if ((rc = be->ops->forward_nll(be, tok, lens, tgt, nll, err)))
             goto done;
         tokens += (uint64_t)B * W;
         steps++;
     }
-    double gf = (pg_state_flops(st) - f0) / t / 1e9;
+    double gf = (be->ops->flops(be) - f0) / t / 1e9;
     printf("harness forward: %s (%.1fM params), batch %d x window %d, %d windows: "
            "%.1f tokens/s, %.1f GFLOP/s\n",
            c.name, ri.params / 1e6, B, W, steps, tokens / t, gf);
     fflush(stdout);
+    if (be->gpu[0]) /* the GPU's baseline is its datasheet peak: gpu-check.sh */
+        goto done;
     /* the sgemm baseline runs after the model so that OpenBLAS's own
      * thread pool is not spinning while the model's OpenMP threads work */
     double peak = sgemm_peak_gflops(pg_get_threads());
@@ -576,8 +597,9 @@ static int cmd_bench(const opts *o, pg_error *err)
     printf("ratio harness / sgemm peak: %.2f\n", peak > 0 ? gf / peak : 0.0);
 done:
     free(tok);
+    free(nll);
     free(lens);
-    pg_state_free(st);
+    pg_backend_free(be);
     pg_model_free(m);
     return rc;
 }
