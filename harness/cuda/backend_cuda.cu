@@ -809,7 +809,10 @@ static int open_impl(const pg_model *m, const pg_backend_config *cfg, int batch,
     if (!c->mem_len || !c->cmem_len)
         return pg_fail(err, PG_ENOMEM, "cuda: out of memory");
     /* weights once: fp32, then the bf16 GEMM copy */
-    CUDA_CHECK(cudaMemcpy(c->w32, m->mem, m->n_params * 4, cudaMemcpyHostToDevice));
+    /* on c->stream, after the memset of the block (a non-blocking stream does
+     * not order itself after the legacy default stream) */
+    CUDA_CHECK(cudaMemcpyAsync(c->w32, m->mem, m->n_params * 4, cudaMemcpyHostToDevice,
+                               c->stream));
     if (c->bf16) {
         convert_kernel<bf16><<<CEIL_DIV(m->n_params, 256), 256, 0, c->stream>>>(
             (bf16 *)c->wact, c->w32, m->n_params);
@@ -834,7 +837,9 @@ static int open_impl(const pg_model *m, const pg_backend_config *cfg, int batch,
         free(pos);
         return pg_fail(err, PG_ENOMEM, "cuda: %s", cudaGetErrorString(me));
     }
-    me = cudaMemcpy(stage, pos, pos_n * 4, cudaMemcpyHostToDevice);
+    me = cudaMemcpyAsync(stage, pos, pos_n * 4, cudaMemcpyHostToDevice, c->stream);
+    if (me == cudaSuccess)
+        me = cudaStreamSynchronize(c->stream); /* pos (pageable) is freed next */
     free(pos);
     if (me == cudaSuccess) {
         if (c->bf16)
