@@ -64,3 +64,10 @@ synth-shards_LIBS := $(SHARD_READER_LIBS) -lm
 UNIT_TESTS += harness_backend_test
 harness_backend_test_SRCS := $(HARNESS_LIB_SRCS) tests/harness/test_backend.c
 harness_backend_test_LIBS := $(HARNESS_LIBS)
+
+# The CUDA kernels on the CPU (tests/harness/cuda_emu.h): no GPU, no nvcc needed.
+UNIT_TESTS += harness_cuda_kernels_test
+harness_cuda_kernels_test_SRCS := tests/harness/test_cuda_kernels.cc
+harness_cuda_kernels_test_LIBS := -pthread -lm
+$(BUILD)/obj/tests/harness/test_cuda_kernels.o: CXXFLAGS += -std=c++20 -DPG19_CUDA_EMULATE -pthread \
+                                                    -Wno-unknown-pragmas

@@ -59,7 +59,7 @@ __global__ void __launch_bounds__(ATT_ROWS *WARP)
     int cm = cmlen[b], mm = mlen[b], M = cm + mm;
     int warp = threadIdx.x / WARP, lane = threadIdx.x % WARP, i = i0 + warp;
     bool row_ok = i < L;
-    extern __shared__ float sm[];
+    DYNAMIC_SHARED(float, sm);
     int dp = dh + 1;
     float *QU = sm, *QV = QU + ATT_ROWS * dh, *Ks = QV + ATT_ROWS * dh, *Vs = Ks + ATT_KEYS * dp,
           *Rs = Vs + ATT_KEYS * dp;

@@ -17,8 +17,8 @@ __global__ void __launch_bounds__(CLS_THREADS)
     classifier_kernel(float *nll, const float *logits, int ld, const uint32_t *targets,
                       const unsigned char *valid, int V)
 {
-    __shared__ float smax[CLS_THREADS];
-    __shared__ double ssum[CLS_THREADS];
+    SHARED_ARRAY(float, smax, CLS_THREADS);
+    SHARED_ARRAY(double, ssum, CLS_THREADS);
     int row = blockIdx.x, tid = threadIdx.x;
     if (!valid[row])
         return;

@@ -10,9 +10,15 @@
 #ifndef PG19_HARNESS_CUDA_COMMON_CUH
 #define PG19_HARNESS_CUDA_COMMON_CUH
 
+#ifdef PG19_CUDA_EMULATE /* the kernels on the CPU: tests/harness/test_cuda_kernels.cc */
+#include "tests/harness/cuda_emu.h"
+#else
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
+#define SHARED_ARRAY(T, name, n) __shared__ T name[n]
+#define DYNAMIC_SHARED(T, name) extern __shared__ T name[]
+#endif
 #include <math.h>
 #include <stdint.h>
 
@@ -40,6 +46,7 @@ __device__ __forceinline__ float warp_max(float v)
     return v;
 }
 
+#ifndef PG19_CUDA_EMULATE
 /* Inside a host function that returns int and has `pg_error *err`. */
 #define CUDA_CHECK(call)                                                                     \
     do {                                                                                     \
@@ -59,5 +66,6 @@ __device__ __forceinline__ float warp_max(float v)
 
 /* After a kernel launch: launch errors (bad configuration) surface here. */
 #define LAUNCH_CHECK() CUDA_CHECK(cudaGetLastError())
+#endif
 
 #endif
