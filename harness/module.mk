@@ -71,3 +71,11 @@ harness_cuda_kernels_test_SRCS := tests/harness/test_cuda_kernels.cc
 harness_cuda_kernels_test_LIBS := -pthread -lm
 $(BUILD)/obj/tests/harness/test_cuda_kernels.o: CXXFLAGS += -std=c++20 -DPG19_CUDA_EMULATE -pthread \
                                                     -Wno-unknown-pragmas
+
+# The whole CUDA backend on the CPU against the CPU backend (no GPU, no nvcc).
+UNIT_TESTS += harness_cuda_emulated_test
+harness_cuda_emulated_test_SRCS := harness/model.c harness/backend.c harness/backend_cpu.c \
+                                   tests/harness/backend_cuda_emu.cc tests/harness/test_cuda_emulated.c
+harness_cuda_emulated_test_LIBS := -lopenblas -ljansson -lm -fopenmp -pthread
+$(BUILD)/obj/tests/harness/backend_cuda_emu.o: CXXFLAGS += -std=c++20 -DPG19_CUDA_EMULATE \
+                                                          -pthread -Wno-unknown-pragmas

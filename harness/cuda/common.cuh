@@ -27,6 +27,15 @@ typedef __nv_bfloat16 bf16;
 #define CEIL_DIV(a, b) (((a) + (b) - 1) / (b))
 #define WARP 32
 
+/* kernel<<<grid, block, smem, stream>>>(args), or its CPU emulation */
+#ifdef PG19_CUDA_EMULATE
+#define LAUNCH(grid, block, smem, stream, kernel, ...)                                      \
+    emu_launch_named(#kernel, grid, block, smem, [&] { kernel(__VA_ARGS__); })
+#else
+#define LAUNCH(grid, block, smem, stream, kernel, ...)                                      \
+    kernel<<<grid, block, smem, stream>>>(__VA_ARGS__)
+#endif
+
 __device__ __forceinline__ float ldf(float x) { return x; }
 __device__ __forceinline__ float ldf(bf16 x) { return __bfloat162float(x); }
 __device__ __forceinline__ void stf(float *p, float v) { *p = v; }
@@ -46,7 +55,6 @@ __device__ __forceinline__ float warp_max(float v)
     return v;
 }
 
-#ifndef PG19_CUDA_EMULATE
 /* Inside a host function that returns int and has `pg_error *err`. */
 #define CUDA_CHECK(call)                                                                     \
     do {                                                                                     \
@@ -66,6 +74,5 @@ __device__ __forceinline__ float warp_max(float v)
 
 /* After a kernel launch: launch errors (bad configuration) surface here. */
 #define LAUNCH_CHECK() CUDA_CHECK(cudaGetLastError())
-#endif
 
 #endif
