@@ -260,7 +260,8 @@ static int cmd_run(const opts *o, pg_error *err)
     fprintf(stderr, "harness: %s on %s (%llu books), batch %d, %d threads, OpenBLAS %s\n",
             cfg.name, o->split, (unsigned long long)bs->n_books, eo.batch, pg_get_threads(),
             openblas_get_corename());
-    if ((rc = pg_evaluate(m, bs, &eo, &res, err)))
+    if ((rc = pg_evaluate(m, bs, &eo, &res, err)) ||
+        (rc = pg_shard_source_check_unchanged(src, err)))
         goto done;
     ri.split = o->split;
     ri.split_books = pg_shard_source_total_books(src);

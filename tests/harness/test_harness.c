@@ -499,6 +499,64 @@ static void test_eval_rejects_bad_sources(void **state)
     assert_non_null(strstr(err.msg, "vocabulary differs"));
 }
 
+/* A shard truncated while it is mapped (another process rewrote or cut
+ * it mid-run): every read of it is an error naming the file, not SIGBUS. */
+static void test_truncated_shard_is_an_error(void **state)
+{
+    (void)state;
+    write_shards();
+    char path[300];
+    snprintf(path, sizeof path, "%s/validation-00001.pgs", tmpdir);
+    pg_shard *sh;
+    pg_error err;
+    assert_int_equal(pg_shard_open(path, 1, &sh, &err), 0);
+    uint32_t tok[200];
+    uint8_t ws[200];
+    uint64_t freq[200];
+    assert_int_equal(pg_shard_tokens(sh, 2, 0, books[6].n, tok, &err), 0);
+    assert_memory_equal(tok, books[6].tok, books[6].n * sizeof *tok);
+    assert_int_equal(truncate(path, 0), 0);
+    assert_int_equal(pg_shard_tokens(sh, 2, 0, books[6].n, tok, &err), PG_EIO);
+    assert_non_null(strstr(err.msg, path));
+    assert_non_null(strstr(err.msg, "truncated"));
+    assert_non_null(strstr(err.msg, "is now 0 bytes"));
+    assert_int_equal(pg_shard_word_starts(sh, 2, 0, books[6].n, ws, &err), PG_EIO);
+    assert_non_null(strstr(err.msg, path));
+    assert_int_equal(pg_shard_word_freqs(sh, 2, 0, books[6].nw, freq, &err), PG_EIO);
+    assert_non_null(strstr(err.msg, path));
+    pg_shard_close(sh);
+
+    /* the evaluation loop stops with the reader's error */
+    write_shards();
+    pg_shard_source *src;
+    assert_int_equal(pg_shard_source_open(tmpdir, "validation", 0, &src, &err), 0);
+    assert_int_equal(pg_shard_source_check_unchanged(src, &err), 0);
+    assert_int_equal(truncate(path, 0), 0);
+    pg_model *m = tiny_model(PG_COMPRESS_NONE);
+    pg_eval_opts o = {.batch = 2, .keep_nll = 1};
+    pg_eval_result res;
+    assert_int_equal(pg_evaluate(m, pg_shard_source_books(src), &o, &res, &err), PG_EIO);
+    assert_non_null(strstr(err.msg, path));
+    assert_non_null(strstr(err.msg, "is now 0 bytes"));
+    assert_null(res.nll);
+    pg_shard_source_close(src);
+
+    /* A cut inside the last page reads as zeros, not SIGBUS, and a rewrite
+     * in place changes bytes already checked: the run then notices that
+     * the file is not the one it opened. */
+    write_shards();
+    assert_int_equal(pg_shard_source_open(tmpdir, "validation", 0, &src, &err), 0);
+    evaluate(m, 2, 1, 0, &res);
+    pg_eval_result_free(&res);
+    assert_int_equal(pg_shard_source_check_unchanged(src, &err), 0);
+    assert_int_equal(truncate(path, 100), 0);
+    assert_int_equal(pg_shard_source_check_unchanged(src, &err), PG_EIO);
+    assert_non_null(strstr(err.msg, path));
+    assert_non_null(strstr(err.msg, "changed"));
+    pg_shard_source_close(src);
+    pg_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -509,6 +567,7 @@ int main(void)
         cmocka_unit_test(test_eval_whole_book_vs_windows),
         cmocka_unit_test(test_nll_dump_and_results_json),
         cmocka_unit_test(test_eval_rejects_bad_sources),
+        cmocka_unit_test(test_truncated_shard_is_an_error),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }
