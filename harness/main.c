@@ -21,6 +21,7 @@
 #include "common/atomic_file.h"
 #include "common/hash.h"
 #include "common/progress.h"
+#include "harness/blas_check.h"
 #include "harness/eval.h"
 #include "harness/model.h"
 #include "harness/results.h"
@@ -537,6 +538,8 @@ static void apply_env_defaults(char **argv)
                  __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
     if (avx512 && ct && (strcasecmp(ct, "Haswell") == 0 || strcasecmp(ct, "Zen") == 0) &&
         !getenv("PG19_KEEP_OPENBLAS_CORETYPE")) {
+        /* what to fall back to if the self-check fails (check_coretype_switch) */
+        setenv("PG19_HARNESS_CORETYPE_WAS", ct, 1);
         setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
         change = 1;
     }
@@ -551,9 +554,36 @@ static void apply_env_defaults(char **argv)
     /* exec failed: go on with the inherited settings */
 }
 
+/* In the process that apply_env_defaults switched to SkylakeX kernels: keep
+ * them only if sgemm agrees with a plain loop (harness/blas_check.h), else
+ * execute once more on the kernels the environment asked for, saying so.
+ * PG19_TEST_SGEMM_SELFCHECK_PERTURB (tests only) makes the check fail. */
+static int check_coretype_switch(char **argv)
+{
+    const char *was = getenv("PG19_HARNESS_CORETYPE_WAS");
+    if (!was)
+        return 0;
+    char orig[64];
+    snprintf(orig, sizeof orig, "%s", was);
+    unsetenv("PG19_HARNESS_CORETYPE_WAS");
+    openblas_set_num_threads(1); /* as the model calls it */
+    pg_error err = {0};
+    if (pg_sgemm_selfcheck(getenv("PG19_TEST_SGEMM_SELFCHECK_PERTURB") != NULL, &err) == 0)
+        return 0;
+    const char *core = openblas_get_corename();
+    fprintf(stderr, "harness: OpenBLAS %s kernels disagree with a plain loop (%s); falling back "
+            "to OPENBLAS_CORETYPE=%s\n", core ? core : "?", err.msg, orig);
+    setenv("OPENBLAS_CORETYPE", orig, 1);
+    execv("/proc/self/exe", argv);
+    fprintf(stderr, "harness: cannot execute itself again to fall back: %s\n", strerror(errno));
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
     apply_env_defaults(argv);
+    if (check_coretype_switch(argv))
+        return 1;
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

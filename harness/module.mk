@@ -4,6 +4,7 @@
 include shards/reader.mk
 HARNESS_LIB_SRCS := harness/model.c harness/safetensors.c harness/eval.c harness/results.c \
                     harness/shard_source.c $(SHARD_READER_SRCS)
+HARNESS_LIB_SRCS += harness/blas_check.c
 HARNESS_LIBS := -lopenblas -ljansson -lm -fopenmp $(SHARD_READER_LIBS)
 
 TOOLS += harness

@@ -18,6 +18,7 @@
 
 #include "common/atomic_file.h"
 #include "common/hash.h"
+#include "harness/blas_check.h"
 #include "harness/eval.h"
 #include "harness/model.h"
 #include "harness/results.h"
@@ -725,6 +726,20 @@ static void test_layer_norm_eps_range(void **state)
     }
 }
 
+/* The start-up check that decides whether the harness keeps the SkylakeX
+ * kernels: passes on a sound OpenBLAS, and its test-only perturbation
+ * makes it fail with the element that differs. */
+static void test_sgemm_selfcheck(void **state)
+{
+    (void)state;
+    pg_error err;
+    if (pg_sgemm_selfcheck(0, &err))
+        fail_msg("%s", err.msg);
+    assert_int_equal(pg_sgemm_selfcheck(1, &err), PG_ECORRUPT);
+    assert_non_null(strstr(err.msg, "C[0][0]"));
+    assert_non_null(strstr(err.msg, "a plain loop gives"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -739,6 +754,7 @@ int main(void)
         cmocka_unit_test(test_eval_stops_at_first_nonfinite_nll),
         cmocka_unit_test(test_safetensors_refuses_broken_weights),
         cmocka_unit_test(test_layer_norm_eps_range),
+        cmocka_unit_test(test_sgemm_selfcheck),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }
