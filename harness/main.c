@@ -551,7 +551,8 @@ static void apply_env_defaults(char **argv)
         return;
     setenv("PG19_HARNESS_ENV_APPLIED", "1", 1);
     execv("/proc/self/exe", argv);
-    /* exec failed: go on with the inherited settings */
+    /* exec failed: go on with the inherited settings (nothing was switched) */
+    unsetenv("PG19_HARNESS_CORETYPE_WAS");
 }
 
 /* In the process that apply_env_defaults switched to SkylakeX kernels: keep
