@@ -17,14 +17,16 @@
  * pg_map_guard_enter makes sure its SIGBUS handler is installed (sigaction,
  * SA_SIGINFO; checked on every call, one sigaction(2) query, so a handler
  * that someone installed later is chained rather than left in charge). The
- * handler acts only on a fault whose address
- * (si_addr) lies inside the innermost guard of the faulting thread: it jumps
- * back to that guard's sigsetjmp, and the reader returns an error naming the
- * file like any other (library code never exits). Any other SIGBUS goes to
- * the disposition it replaced (the default one: the process
- * dies as it did without the guard). The guarded region must only read the
- * mapping and must not allocate, lock or call back into code that does: the
- * jump abandons whatever it was doing. Guards nest per thread.
+ * handler acts only on a fault whose address (si_addr) lies inside the
+ * innermost guard of the faulting thread: it jumps back to that guard's
+ * sigsetjmp, and the reader returns an error naming the file like any other
+ * (library code never exits). Any other SIGBUS goes to the disposition it
+ * replaced (by default the process dies as it did without the guard).
+ * Only the guarded code's own reads of the mapping can fault, so the jump
+ * never leaves a lock or a malloc half done; it abandons the guarded code at
+ * that read, so whatever that code built must be reachable for cleanup (the
+ * shard reader's half-filled book table hangs off the pg_shard that
+ * pg_shard_close frees). Guards nest per thread.
  */
 #ifndef PG19_SHARDS_MAP_GUARD_H
 #define PG19_SHARDS_MAP_GUARD_H
