@@ -707,11 +707,17 @@ int lb_render_markdown(const lb_entry_list *l, lb_buf *b, pg_error *err)
             const char *norm = jstr(e, "word_ppl.normaliser");
             if (k && norm && strcmp(norm, "exact") == 0)
                 lb_buf_puts(b, " (exact)");
-            cell_num(&c, jnum(e, "word_ppl_exact.value", &v), v, fmt_ppl);
+            /* jnum() writes v: call it before v is read as an argument (the
+             * two in one argument list are unsequenced, and showed each cell
+             * the previous column's value) */
+            k = jnum(e, "word_ppl_exact.value", &v);
+            cell_num(&c, k, v, fmt_ppl);
             lb_buf_printf(b, " | %s", c.text);
-            cell_num(&c, jnum(e, "totals.bits_per_byte", &v), v, fmt_bpb);
+            k = jnum(e, "totals.bits_per_byte", &v);
+            cell_num(&c, k, v, fmt_bpb);
             lb_buf_printf(b, " | %s", c.text);
-            cell_num(&c, jnum(e, "model.params", &v), v, fmt_params);
+            k = jnum(e, "model.params", &v);
+            cell_num(&c, k, v, fmt_params);
             lb_buf_printf(b, " | %s | ", c.text);
             describe_tokenizer(e, t, sizeof t);
             lb_buf_md(b, t);

@@ -2,6 +2,8 @@
 rejection class (each must fail with a precise message and store nothing),
 acceptance (exactly one entry file, written whole), duplicates, reported
 entries, the committed seed entries, and the rendered page and Markdown."""
+import html
+import html.parser
 import json
 import math
 import os
@@ -20,6 +22,79 @@ ENTRIES = os.path.join(TOP, "leaderboard", "entries")
 def run(*args):
     p = subprocess.run([BIN, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=TOP)
     return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+
+class _BoardParser(html.parser.HTMLParser):
+    """The ranked tables of index.html: {section title: [row cells]}; each row
+    is a dict column index -> cell text, plus "model-name" (the link text of
+    the model cell) and "source-first" (the source cell's text up to <br>)."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tables, self.title, self.in_h2 = {}, None, False
+        self.row, self.cell, self.col, self.in_name, self.br = None, None, -1, False, False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "h2":
+            self.in_h2, self.title = True, ""
+        elif tag == "tr" and "data-entry" in a:
+            self.row, self.col = {}, -1
+        elif tag == "td" and self.row is not None:
+            self.col += 1
+            self.cell, self.br = "", False
+            self.row["source-first"] = self.row.get("source-first", None)
+        elif tag == "a" and a.get("class") == "model-name":
+            self.in_name = True
+            self.row["model-name"] = ""
+        elif tag == "br" and self.cell is not None:
+            self.br = True
+
+    def handle_endtag(self, tag):
+        if tag == "h2":
+            self.in_h2 = False
+        elif tag == "a":
+            self.in_name = False
+        elif tag == "td" and self.row is not None:
+            self.row[self.col] = self.cell.strip()
+            if self.col == 14 and self.row["source-first"] is None:
+                self.row["source-first"] = self.cell.strip()
+            self.cell = None
+        elif tag == "tr" and self.row is not None:
+            self.tables.setdefault(self.title, []).append(self.row)
+            self.row = None
+
+    def handle_data(self, data):
+        if self.in_h2:
+            self.title += data
+        if self.in_name:
+            self.row["model-name"] += data
+        if self.cell is not None:
+            if self.col == 14 and self.br and self.row["source-first"] is None:
+                self.row["source-first"] = self.cell.strip()
+            self.cell += data
+
+
+def parse_html_boards(path):
+    p = _BoardParser()
+    with open(path, encoding="utf-8") as f:
+        p.feed(f.read())
+    return p.tables
+
+
+def parse_md_boards(path):
+    """{section title: [[cell text, ...], ...]} of leaderboard.md, unescaped."""
+    tables, title = {}, None
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if line.startswith("#### "):
+                title = line[5:]
+            elif re.match(r"\| \d+ \|", line):
+                cells = re.split(r"(?<!\\)\|", line)[1:-1]
+                cells = [html.unescape(re.sub(r"\\(.)", r"\1", c.strip())) for c in cells]
+                tables.setdefault(title, []).append(cells)
+    return tables
 
 
 class Base(unittest.TestCase):
@@ -501,6 +576,53 @@ class Render(Base):
         self.assertNotIn("subset-run", official)
         self.assertIn("subset-run", other)
         self.assertIn("(exact)", other)
+
+    def test_markdown_cells_equal_html_cells(self):
+        # leaderboard.md and index.html are two views of the same numbers: every
+        # Markdown cell must show what the HTML shows in the same column
+        os.makedirs(self.entries)
+        for n in os.listdir(ENTRIES):
+            with open(os.path.join(ENTRIES, n), "rb") as f, \
+                    open(os.path.join(self.entries, n), "wb") as g:
+                g.write(f.read())
+        self.accept(lbtest.sample(), "--source", "unit test run")
+        self.accept(lbtest.sample(split="validation", name="val-model"))
+        r = lbtest.results([(3, 4, 10.0), (0, 0, 0.0), (2, 2, 9.0), (1, 3, 12.5)],
+                           split="validation", official=False, books=2, name="subset-model")
+        r["model"]["params"] = 2_200_000
+        self.accept(r)
+
+        def prefix(s):
+            s["eval"].update(official=False, books=3, book_handling="prefix", chunk_tokens=4000000)
+            s["totals"].update(bytes=0, bits_per_byte=None)
+            s["word_ppl"] = dict(s["word_ppl_exact"])
+            s["model"]["name"] = "prefix-model"
+            s["model"]["params"] = 1234
+        self.accept(edit(prefix))
+        out_dir = os.path.join(self.dir, "site")
+        rc, out, err = run("render", "-o", out_dir, "--entries", self.entries)
+        self.assertEqual(rc, 0, err)
+        html_tables = parse_html_boards(os.path.join(out_dir, "index.html"))
+        md_tables = parse_md_boards(os.path.join(out_dir, "leaderboard.md"))
+        self.assertEqual(list(md_tables), list(html_tables))
+        # Markdown column -> HTML column (the HTML adds the four bucket columns)
+        md_to_html = [0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14]
+        n_rows = 0
+        for title, md_rows in md_tables.items():
+            html_rows = html_tables[title]
+            self.assertEqual(len(md_rows), len(html_rows), title)
+            for md, html in zip(md_rows, html_rows):
+                n_rows += 1
+                self.assertEqual(len(md), len(md_to_html), md)
+                for col, hcol in enumerate(md_to_html):
+                    want = html[hcol]
+                    if hcol == 1:      # the model name (the family is beside it in HTML)
+                        want = html["model-name"]
+                    elif hcol == 14:   # the source, or else the date
+                        want = html["source-first"]
+                    self.assertEqual(md[col], want,
+                                     f"{title}, row {md[0]}, Markdown column {col}: {md}")
+        self.assertEqual(n_rows, len(os.listdir(self.entries)))
 
     def test_render_empty(self):
         os.makedirs(self.entries)
