@@ -248,8 +248,8 @@ static int cmd_verify(int argc, char **argv)
         else if (strcmp(rep.status, "verified") == 0)
             printf("verified: %s (its earlier re-run of this same dump stands)\n", entry);
         else
-            printf("not verified: %s is consistent; re-running the model (--weights, --model) "
-                   "can make it verified\n", entry);
+            printf("not verified: %s is consistent; only a re-run of the model from its "
+                   "weights (--weights, --model) makes an entry verified\n", entry);
         lb_verify_report_free(&rep);
         return 0;
     }
