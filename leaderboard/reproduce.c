@@ -359,9 +359,15 @@ int lb_reproduce(const json_t *e, const uint8_t content_sha[32], const lb_nll_du
         return pg_fail(err, PG_EIO, "temporary directory: %s", ids ? strerror(errno) : "out of memory");
     }
     char nll_path[PATH_MAX + 16], json_path[PATH_MAX + 16], window[32], prefix[32], threads[16];
+    char memory[32], cmemory[32];
     snprintf(nll_path, sizeof nll_path, "%s/rerun.nll", tmp);
     snprintf(json_path, sizeof json_path, "%s/rerun.json", tmp);
     snprintf(window, sizeof window, "%lld", (long long)json_integer_value(jget(e, "context", "window")));
+    /* the memories the entry was evaluated with (harness run --memory and
+     * --compressed-memory may differ from the config's) */
+    snprintf(memory, sizeof memory, "%lld", (long long)json_integer_value(jget(e, "context", "memory")));
+    snprintf(cmemory, sizeof cmemory, "%lld",
+             (long long)json_integer_value(jget(e, "context", "compressed_memory")));
     const char *how = json_string_value(jget(e, "eval", "book_handling"));
     snprintf(prefix, sizeof prefix, "%lld", (long long)json_integer_value(jget(e, "eval", "chunk_tokens")));
     snprintf(threads, sizeof threads, "%d", o->threads);
@@ -379,6 +385,10 @@ int lb_reproduce(const json_t *e, const uint8_t content_sha[32], const lb_nll_du
     argv[a++] = shards;
     argv[a++] = "--window";
     argv[a++] = window;
+    argv[a++] = "--memory";
+    argv[a++] = memory;
+    argv[a++] = "--compressed-memory";
+    argv[a++] = cmemory;
     argv[a++] = "--books";
     argv[a++] = ids;
     if (how && strcmp(how, "prefix") == 0) {
