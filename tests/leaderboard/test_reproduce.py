@@ -263,6 +263,21 @@ class Reproduce(unittest.TestCase):
         self.assertEqual(rc, 1, out + err)
         self.assertIn(f"mismatch: book {b0} token 10:", err)
 
+    def test_evaluation_time_memories_are_rerun_as_recorded(self):
+        # harness run --memory/--compressed-memory: the config's sizes are not
+        # the entry's; the re-run must use the entry's
+        results = os.path.join(self.w, "mem.json")
+        nll = os.path.join(self.w, "mem.nll")
+        sh(HARNESS, "run", "--model", self.config, "--weights", self.weights, "--split", "test",
+           "--shards", self.shards, "--memory", "16", "--compressed-memory", "8",
+           "--out", results, "--nll-dump", nll)
+        self.assertEqual(self.load(results)["context"]["memory"], 16)
+        entry = self.submit(results)
+        rc, out, err = self.verify(entry, "--weights", self.weights, "--model", self.config,
+                                   "--sample", "1", nll=nll)
+        self.assertEqual(rc, 0, out + err)
+        self.assertEqual(self.load(entry)["provenance"]["status"], "verified")
+
     def test_without_weights_never_verified(self):
         results = os.path.join(self.w, "seed.json")
         nll = os.path.join(self.w, "seed.nll")
