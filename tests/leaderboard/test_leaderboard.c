@@ -789,13 +789,13 @@ static void test_sample_books(void **state)
     /* the seed is the first 8 bytes of the content hash, big-endian */
     uint8_t sha[32] = {0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0xff};
     assert_true(lb_sample_seed(sha) == 0x0123456789abcdefull);
-    /* pinned: an independent implementation of reproduce.h's algorithm
-     * (splitmix64 partial Fisher-Yates) must choose these */
-    uint64_t small[5] = {1, 2, 3, 4, 5}, pick[2];
+    /* pinned: what the Python implementation of reproduce.h's rule in
+     * tests/leaderboard/test_reproduce.py (sample()) chooses */
+    uint64_t small[5] = {1, 2, 3, 4, 5}, pick[3];
     assert_int_equal(lb_sample_books(small, 5, 0, 2, pick, &err), 0);
-    print_message("# sample of 2 from 1..5 with seed 0: %llu %llu\n",
-                  (unsigned long long)pick[0], (unsigned long long)pick[1]);
-    assert_true(pick[0] < pick[1] && pick[0] >= 1 && pick[1] <= 5);
+    assert_true(pick[0] == 1 && pick[1] == 2);
+    assert_int_equal(lb_sample_books(ids, 1000, 0x0123456789abcdefull, 3, pick, &err), 0);
+    assert_true(pick[0] == 10756 && pick[1] == 12828 && pick[2] == 16755);
 }
 
 /* A verified entry's reproduction record must agree with the entry: its
