@@ -75,6 +75,13 @@ int gcs_parse_listing_page(const char *json, size_t len, const char *source, gcs
         rc = pg_fail(err, PG_ECORRUPT, "%s: \"items\" is not an array", source);
         goto out;
     }
+    if (out->n + json_array_size(items) > GCS_MAX_ITEMS) {
+        rc = pg_fail(err, PG_ELIMIT,
+                     "%s: listing has more than %d objects (PG-19 has 28,753): refusing it as "
+                     "hostile or not PG-19's",
+                     source, GCS_MAX_ITEMS);
+        goto out;
+    }
     size_t i;
     json_t *it;
     json_array_foreach(items, i, it) {
@@ -188,7 +195,7 @@ static void sleep_s(double s)
 }
 
 int gcs_list(const char *base_url, const char *bucket, const char *prefix, const retry_policy *rp,
-             long stall_s, gcs_object_list *out, pg_error *err)
+             const speed_limits *speed, gcs_object_list *out, pg_error *err)
 {
     CURL *c = curl_easy_init();
     if (!c)
@@ -223,8 +230,7 @@ int gcs_list(const char *base_url, const char *bucket, const char *prefix, const
             curl_easy_setopt(c, CURLOPT_HEADERDATA, &retry_after);
             curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
             curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
-            curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-            curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, stall_s);
+            speed_limits_apply(c, speed);
             curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
             curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
             CURLcode cc = curl_easy_perform(c);
@@ -255,18 +261,23 @@ int gcs_list(const char *base_url, const char *bucket, const char *prefix, const
             }
             sleep_s(retry_delay(rp, attempt, retry_after, &seed));
         }
-        if (rc == PG_OK) {
-            free(token);
-            token = NULL;
+        char *prev = token;
+        token = NULL;
+        if (rc == PG_OK)
             rc = gcs_parse_listing_page(b.data ? b.data : "", b.len, url, out, &token, err);
-        }
         free(b.data);
         free(url);
+        if (rc == PG_OK && token && prev && strcmp(token, prev) == 0)
+            rc = pg_fail(err, PG_ECORRUPT, "listing of prefix %s: page %d names itself as the next page",
+                         prefix, page + 1);
+        free(prev);
         if (rc != PG_OK || !token)
             break;
         if (page + 1 == GCS_MAX_PAGES)
-            rc = pg_fail(err, PG_ELIMIT, "listing of prefix %s: more than %d pages", prefix,
-                         GCS_MAX_PAGES);
+            rc = pg_fail(err, PG_ELIMIT,
+                         "listing of prefix %s: more than %d listing pages (PG-19 needs about 30): "
+                         "refusing an endless listing",
+                         prefix, GCS_MAX_PAGES);
     }
     free(token);
     curl_free(eprefix);

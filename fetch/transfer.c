@@ -214,25 +214,70 @@ static void queue_placement(engine *e, xfer_job *j)
     e->placing[e->n_placing++] = (size_t)(j - e->jobs);
 }
 
+static void schedule_retry(engine *e, xfer_job *j, int fatal);
+
+/* Hashes the partial file as it is on disk and compares it with the bytes
+ * that were received and verified (their SHA-256). 0 if they are the same;
+ * otherwise sets j->error and returns -1. */
+static int verify_on_disk(xfer_job *j)
+{
+    uint8_t md5[16], sha[32];
+    uint32_t crc;
+    uint64_t size;
+    pg_error herr;
+    int rc = pg_hash_file(j->part_path, md5, sha, &crc, &size, &herr);
+    if (rc == PG_ENOTFOUND) {
+        snprintf(j->error, sizeof j->error, "%s: the verified partial file is gone before placement",
+                 j->part_path);
+        return -1;
+    }
+    if (rc) {
+        snprintf(j->error, sizeof j->error, "%s", herr.msg);
+        return -1;
+    }
+    if (size != j->size || memcmp(sha, j->sha256, 32) != 0) {
+        char got[65];
+        pg_hex(sha, 32, got);
+        snprintf(j->error, sizeof j->error,
+                 "%s: the file on disk (%llu bytes, sha256 %s) differs from the bytes received; "
+                 "did another process write to it?",
+                 j->part_path, (unsigned long long)size, got);
+        unlink(j->part_path);
+        return -1;
+    }
+    return 0;
+}
+
 /* Makes every queued file durable with one syncfs() (instead of an fsync per
- * small file, which dominated the time of many small transfers), then
- * renames each into place. A crash before the rename leaves a complete
- * partial file, which the next run verifies and places without a request. */
+ * small file, which dominated the time of many small transfers), checks each
+ * file as it is on disk, then renames it into place. A crash before the
+ * rename leaves a complete partial file, which the next run verifies and
+ * places without a request. A file that fails its check is retried alone. */
 static void place_batch(engine *e)
 {
     if (e->n_placing == 0)
         return;
-    int sync_ok = 0;
-    int fd = open(e->jobs[e->placing[0]].part_path, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        sync_ok = syncfs(fd) == 0;
+    /* syncfs() through the partial files' folder: any file of the batch may be gone */
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", e->jobs[e->placing[0]].part_path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    else
+        snprintf(dir, sizeof dir, ".");
+    int sync_errno = 0;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || syncfs(fd) != 0)
+        sync_errno = errno ? errno : EIO;
+    if (fd >= 0)
         close(fd);
-    }
     for (size_t k = 0; k < e->n_placing; k++) {
         xfer_job *j = &e->jobs[e->placing[k]];
-        if (!sync_ok) {
-            snprintf(j->error, sizeof j->error, "%s: sync: %s", j->part_path, strerror(errno ? errno : EIO));
+        if (sync_errno) {
+            snprintf(j->error, sizeof j->error, "%s: sync: %s", dir, strerror(sync_errno));
             mark_failed(e, j);
+        } else if (verify_on_disk(j) != 0) {
+            schedule_retry(e, j, 0);
         } else if (rename(j->part_path, j->final_path) != 0) {
             snprintf(j->error, sizeof j->error, "%s: cannot place the verified file: %s", j->final_path,
                      strerror(errno));
@@ -334,8 +379,7 @@ static int start_job(engine *e, active *a, xfer_job *j)
     curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_USERAGENT, "pg19-fetch/0.1");
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, e->opt->connect_timeout_s);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, e->opt->stall_s);
+    speed_limits_apply(c, &e->opt->speed);
     curl_easy_setopt(c, CURLOPT_PIPEWAIT, 1L);
     if (a->range_start > 0) {
         char range[48];
