@@ -185,7 +185,11 @@ typedef struct engine {
     size_t *placing;       /* verified jobs waiting for sync + rename */
     size_t n_placing;
     double first_placing_at;
+    pg_hasher *check;      /* re-hashes files on disk before placement */
+    char *check_buf;
 } engine;
+
+#define CHECK_BUF_BYTES (256u << 10)
 
 static void mark_done(engine *e, xfer_job *j)
 {
@@ -218,30 +222,39 @@ static void schedule_retry(engine *e, xfer_job *j, int fatal);
 
 /* Hashes the partial file as it is on disk and compares it with the bytes
  * that were received and verified (their SHA-256). 0 if they are the same;
- * otherwise sets j->error and returns -1. */
-static int verify_on_disk(xfer_job *j)
+ * otherwise sets j->error and returns -1. One hasher and buffer serve every
+ * file: many small files are the common case. */
+static int verify_on_disk(engine *e, xfer_job *j)
 {
-    uint8_t md5[16], sha[32];
-    uint32_t crc;
-    uint64_t size;
-    pg_error herr;
-    int rc = pg_hash_file(j->part_path, md5, sha, &crc, &size, &herr);
-    if (rc == PG_ENOTFOUND) {
-        snprintf(j->error, sizeof j->error, "%s: the verified partial file is gone before placement",
-                 j->part_path);
+    int fd = open(j->part_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(j->error, sizeof j->error, "%s: %s", j->part_path,
+                 errno == ENOENT ? "the verified partial file is gone before placement" : strerror(errno));
         return -1;
     }
-    if (rc) {
-        snprintf(j->error, sizeof j->error, "%s", herr.msg);
+    pg_hasher_reset(e->check);
+    uint64_t size = 0;
+    ssize_t got;
+    while ((got = read(fd, e->check_buf, CHECK_BUF_BYTES)) > 0) {
+        pg_hasher_update(e->check, e->check_buf, (size_t)got);
+        size += (uint64_t)got;
+    }
+    int read_errno = got < 0 ? errno : 0;
+    close(fd);
+    uint8_t md5[16], sha[32];
+    uint32_t crc;
+    pg_hasher_final(e->check, md5, sha, &crc);
+    if (read_errno) {
+        snprintf(j->error, sizeof j->error, "%s: read: %s", j->part_path, strerror(read_errno));
         return -1;
     }
     if (size != j->size || memcmp(sha, j->sha256, 32) != 0) {
-        char got[65];
-        pg_hex(sha, 32, got);
+        char got_hex[65];
+        pg_hex(sha, 32, got_hex);
         snprintf(j->error, sizeof j->error,
                  "%s: the file on disk (%llu bytes, sha256 %s) differs from the bytes received; "
                  "did another process write to it?",
-                 j->part_path, (unsigned long long)size, got);
+                 j->part_path, (unsigned long long)size, got_hex);
         unlink(j->part_path);
         return -1;
     }
@@ -276,7 +289,7 @@ static void place_batch(engine *e)
         if (sync_errno) {
             snprintf(j->error, sizeof j->error, "%s: sync: %s", dir, strerror(sync_errno));
             mark_failed(e, j);
-        } else if (verify_on_disk(j) != 0) {
+        } else if (verify_on_disk(e, j) != 0) {
             schedule_retry(e, j, 0);
         } else if (rename(j->part_path, j->final_path) != 0) {
             snprintf(j->error, sizeof j->error, "%s: cannot place the verified file: %s", j->final_path,
@@ -486,10 +499,14 @@ int xfer_run(xfer_job *jobs, size_t n, const xfer_options *opt, xfer_stats *stat
     e.retry_q = calloc(n ? n : 1, sizeof *e.retry_q);
     e.placing = calloc(n ? n : 1, sizeof *e.placing);
     e.multi = curl_multi_init();
-    if (!e.slots || !e.multi || !e.retry_q || !e.placing) {
+    e.check = pg_hasher_new();
+    e.check_buf = malloc(CHECK_BUF_BYTES);
+    if (!e.slots || !e.multi || !e.retry_q || !e.placing || !e.check || !e.check_buf) {
         free(e.slots);
         free(e.retry_q);
         free(e.placing);
+        pg_hasher_free(e.check);
+        free(e.check_buf);
         if (e.multi)
             curl_multi_cleanup(e.multi);
         return pg_fail(err, PG_ENOMEM, "out of memory");
@@ -555,6 +572,8 @@ int xfer_run(xfer_job *jobs, size_t n, const xfer_options *opt, xfer_stats *stat
     free(e.slots);
     free(e.retry_q);
     free(e.placing);
+    pg_hasher_free(e.check);
+    free(e.check_buf);
     if (interrupted)
         return pg_fail(err, PG_EINTR, "interrupted; partial files are kept and a rerun resumes them");
     if (stats->files_failed)
