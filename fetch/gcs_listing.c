@@ -56,10 +56,37 @@ static int parse_size(json_t *v, uint64_t *out)
     return 0;
 }
 
+/* An upper bound on the number of JSON values in the text: separators and
+ * openers outside strings, plus one. Cheap, and done before parsing. */
+static size_t count_json_values(const char *json, size_t len)
+{
+    size_t n = 1;
+    int in_string = 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = json[i];
+        if (in_string) {
+            if (ch == '\\')
+                i++;
+            else if (ch == '"')
+                in_string = 0;
+        } else if (ch == '"') {
+            in_string = 1;
+        } else if (ch == ',' || ch == '[' || ch == '{') {
+            n++;
+        }
+    }
+    return n;
+}
+
 int gcs_parse_listing_page(const char *json, size_t len, const char *source, gcs_object_list *out,
                            char **next_token, pg_error *err)
 {
     *next_token = NULL;
+    if (count_json_values(json, len) > GCS_MAX_PAGE_VALUES)
+        return pg_fail(err, PG_ELIMIT,
+                       "%s: listing page has more than %d JSON values (a page of 1,000 objects "
+                       "has about 20,000): refusing it as hostile",
+                       source, GCS_MAX_PAGE_VALUES);
     json_error_t jerr;
     json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)

@@ -22,6 +22,7 @@
 #define GCS_MAX_NAME 256
 #define GCS_MAX_OBJECT_BYTES (4ULL << 30)   /* no PG-19 file is near this */
 #define GCS_MAX_PAGE_BYTES (8u << 20)       /* one listing page, before parsing */
+#define GCS_MAX_PAGE_VALUES 200000          /* JSON values in a page (~20 per object) */
 #define GCS_MAX_PAGES 2000                  /* per listing (one prefix) */
 #define GCS_MAX_ITEMS 100000                /* per listing, and in all */
 
@@ -42,7 +43,9 @@ void gcs_object_list_free(gcs_object_list *l);
 
 /* Parses one listing page (json, len bytes; `source` names it in errors).
  * Appends its items to out; *next_token gets a malloc'd page token or NULL.
- * PG_ELIMIT if out would hold more than GCS_MAX_ITEMS objects. */
+ * PG_ELIMIT if the page has more than GCS_MAX_PAGE_VALUES JSON values (the
+ * parsed tree takes some 50 bytes a value, so 8 MB of "[1,1,...]" would
+ * take 400 MB), or if out would hold more than GCS_MAX_ITEMS objects. */
 int gcs_parse_listing_page(const char *json, size_t len, const char *source, gcs_object_list *out,
                            char **next_token, pg_error *err);
 

@@ -120,6 +120,31 @@ static void test_listing_item_bound(void **state)
     assert_int_equal(l.n, GCS_MAX_ITEMS - 1); /* nothing of the refused page was kept */
     assert_null(tok);
     gcs_object_list_free(&l);
+
+    /* a page of tiny values is refused before it is parsed (it would take
+     * about 50 bytes of memory per value once parsed) */
+    size_t nvals = GCS_MAX_PAGE_VALUES + 1, cap = 2 * nvals + 32;
+    char *bloat = malloc(cap);
+    assert_non_null(bloat);
+    size_t k = (size_t)snprintf(bloat, cap, "{\"items\":[");
+    for (size_t v = 0; v < nvals; v++) {
+        bloat[k++] = '1';
+        bloat[k++] = ',';
+    }
+    k--; /* the last comma */
+    k += (size_t)snprintf(bloat + k, cap - k, "]}");
+    memset(&l, 0, sizeof l);
+    assert_int_equal(gcs_parse_listing_page(bloat, k, "page 7", &l, &tok, &err), PG_ELIMIT);
+    assert_non_null(strstr(err.msg, "JSON values"));
+    /* commas inside strings are not values */
+    k = (size_t)snprintf(bloat, cap, "{\"items\":[],\"kind\":\"");
+    for (size_t v = 0; v < nvals; v++)
+        bloat[k++] = ',';
+    k += (size_t)snprintf(bloat + k, cap - k, "\\\",\"}");
+    assert_int_equal(gcs_parse_listing_page(bloat, k, "page 8", &l, &tok, &err), 0);
+    assert_int_equal(l.n, 0);
+    free(bloat);
+    gcs_object_list_free(&l);
 }
 
 /* A second lock on the same folder is refused with the holder's PID, and a
