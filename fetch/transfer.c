@@ -234,12 +234,18 @@ static int verify_on_disk(engine *e, xfer_job *j)
     }
     pg_hasher_reset(e->check);
     uint64_t size = 0;
-    ssize_t got;
-    while ((got = read(fd, e->check_buf, CHECK_BUF_BYTES)) > 0) {
+    int read_errno = 0;
+    for (;;) {
+        ssize_t got = read(fd, e->check_buf, CHECK_BUF_BYTES);
+        if (got < 0 && errno == EINTR)
+            continue; /* Ctrl-C: this batch is still placed */
+        if (got <= 0) {
+            read_errno = got < 0 ? errno : 0;
+            break;
+        }
         pg_hasher_update(e->check, e->check_buf, (size_t)got);
         size += (uint64_t)got;
     }
-    int read_errno = got < 0 ? errno : 0;
     close(fd);
     uint8_t md5[16], sha[32];
     uint32_t crc;
