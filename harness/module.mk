@@ -2,7 +2,7 @@
 # OpenMP), exact word-level perplexity over token shards.
 # harness/ sorts before shards/, so the reader's variables are included here.
 include shards/reader.mk
-HARNESS_LIB_SRCS := harness/model.c harness/safetensors.c harness/eval.c harness/results.c \
+HARNESS_LIB_SRCS := harness/model.c harness/train_model.c harness/safetensors.c harness/eval.c harness/results.c \
                     harness/shard_source.c $(SHARD_READER_SRCS)
 HARNESS_LIBS := -lopenblas -ljansson -lm -fopenmp $(SHARD_READER_LIBS)
 
