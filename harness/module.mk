@@ -27,3 +27,8 @@ BENCHES += "harness/bench.sh"
 # The harness objects use OpenMP pragmas.
 $(BUILD)/obj/harness/%.o: CFLAGS += -fopenmp
 $(BUILD)/obj/harness/dist.o $(BUILD)/obj/tests/harness/test_dist.o: CFLAGS += $(MPI_CFLAGS)
+
+# harness/train_model.c: finite-difference checks of every backward, thread invariance, overfit.
+UNIT_TESTS += harness_train_test
+harness_train_test_SRCS := $(HARNESS_LIB_SRCS) tests/harness/test_train.c
+harness_train_test_LIBS := $(HARNESS_LIBS)
