@@ -548,8 +548,14 @@ static int save_checkpoint(trainer *t, pg_error *err)
         memcpy(p, v, 32);
         pg_tstate_slot_get(t->ts, b, (float *)(void *)(p + 32));
     }
-    int rc = pg_dist_gather_bytes(&t->dist, mine, slot_bytes * (size_t)t->B, &all, NULL, err);
+    uint64_t *counts = calloc((size_t)t->dist.size, sizeof(uint64_t));
+    if (!counts) {
+        free(mine);
+        return pg_fail(err, PG_ENOMEM, "checkpoint: out of memory");
+    }
+    int rc = pg_dist_gather_bytes(&t->dist, mine, slot_bytes * (size_t)t->B, &all, counts, err);
     free(mine);
+    free(counts);
     if (rc || t->dist.rank != 0) {
         free(all);
         return rc;
