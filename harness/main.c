@@ -561,7 +561,8 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     const char *cmd = argv[1];
-    if (strcmp(cmd, "train") == 0 || strcmp(cmd, "train-grad") == 0)
+    if (strcmp(cmd, "train") == 0 || strcmp(cmd, "train-grad") == 0 ||
+        strcmp(cmd, "train-bench") == 0)
         return pg_train_main(argc, argv, find_config); /* harness/train.c */
     opts o;
     if (parse_args(argc, argv, &o)) {

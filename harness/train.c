@@ -102,6 +102,8 @@ static void train_usage(FILE *f)
             "[--resume]\n"
             "       harness train-grad --model CONFIG (--weights FILE | --seed S) --tokens "
             "FILE --out GRADS.safetensors [--batch B]\n"
+            "       harness train-bench --model CONFIG [--batch B] [--threads N]  "
+            "(PG19_BENCH_SECONDS, default 20)\n"
             "--batch is per process (under mpirun the global batch is B x ranks).\n");
 }
 
@@ -1112,6 +1114,92 @@ done:
     return rc;
 }
 
+/* ---------------------------------------------------------- train-bench */
+
+/* Matrix-product FLOPs of one training window with full memories: 3x the
+ * forward (the backward's two products per forward product), the
+ * re-projection of the memories included, elementwise work not counted. */
+static double train_flops_per_window(const pg_model_config *c, int B)
+{
+    double d = c->d_model, HD = (double)c->n_head * c->d_head, L = c->window;
+    double K = (double)c->window + c->memory + c->compressed_memory;
+    double per_layer = 2 * L * d * HD + 2 * 2 * K * d * HD + 2 * K * d * HD +
+                       3 * 2 * L * K * HD + 2 * L * HD * d + 2 * 2 * L * d * c->d_ff;
+    return 3.0 * B * (c->n_layer * per_layer + 2 * L * d * c->vocab_size);
+}
+
+/* Steady-state training throughput on random tokens: windows of B slots
+ * with full memories, gradient, Adam update. */
+static int run_train_bench(targs *a, pg_find_config_fn find_config, double seconds,
+                           pg_error *err)
+{
+    char mp[PATH_MAX];
+    pg_model_config mc;
+    pg_model *m = NULL, *g = NULL, *am = NULL, *av = NULL;
+    pg_tstate *ts = NULL;
+    uint32_t *in = NULL, *tg = NULL;
+    int *lens = NULL;
+    int B = a->has[H_BATCH] ? a->batch : 2;
+    int rc = find_config(a->model ? a->model : "ct-tiny", mp, sizeof mp, err);
+    if (!rc)
+        rc = pg_model_config_load(mp, &mc, NULL, err);
+    if (!rc && !(rc = pg_model_new(&mc, &m, err)) && !(rc = pg_model_new(&mc, &g, err)) &&
+        !(rc = pg_model_new(&mc, &am, err)) && !(rc = pg_model_new(&mc, &av, err)) &&
+        !(rc = pg_model_random_init(m, 1, err)))
+        rc = pg_tstate_new(m, B, &ts, err);
+    if (rc)
+        goto done;
+    int W = mc.window;
+    in = malloc(sizeof(uint32_t) * (size_t)B * W);
+    tg = malloc(sizeof(uint32_t) * (size_t)B * W);
+    lens = malloc(sizeof(int) * (size_t)B);
+    if (!in || !tg || !lens) {
+        rc = pg_fail(err, PG_ENOMEM, "train-bench: out of memory");
+        goto done;
+    }
+    uint64_t x = 12345;
+    for (size_t i = 0; i < (size_t)B * W; i++) {
+        in[i] = (uint32_t)(splitmix64(&x) % (uint64_t)mc.vocab_size);
+        tg[i] = (uint32_t)(splitmix64(&x) % (uint64_t)mc.vocab_size);
+    }
+    for (int b = 0; b < B; b++)
+        lens[b] = W;
+    pg_adam adam = {1e-4f, 0.9f, 0.999f, 1e-8f};
+    /* warm-up windows fill the memories (and compressed memories) */
+    int warm = 1 + (mc.memory + mc.compressed_memory * mc.compression_rate) / W;
+    double t0 = 0, t = 0;
+    long steps = 0;
+    for (long i = 0;; i++) {
+        if (i == warm)
+            t0 = pg_now();
+        memset(g->mem, 0, sizeof(float) * m->n_params);
+        if ((rc = pg_train_window(m, g, ts, in, tg, lens, NULL, err)))
+            goto done;
+        pg_adam_update(m->mem, g->mem, am->mem, av->mem, m->n_params, &adam, i + 1, adam.lr);
+        if (i >= warm) {
+            steps++;
+            t = pg_now() - t0;
+            if (t >= seconds && steps >= 2)
+                break;
+        }
+    }
+    double tps = (double)steps * B * W / t;
+    double gf = train_flops_per_window(&mc, B) * (double)steps / t / 1e9;
+    printf("harness train: %s (%.2fM params), batch %d x window %d, %d threads, %ld steps: "
+           "%.1f tokens/s, %.1f GFLOP/s\n",
+           mc.name, m->n_params / 1e6, B, W, pg_get_threads(), steps, tps, gf);
+done:
+    free(in);
+    free(tg);
+    free(lens);
+    pg_tstate_free(ts);
+    pg_model_free(m);
+    pg_model_free(g);
+    pg_model_free(am);
+    pg_model_free(av);
+    return rc;
+}
+
 int pg_train_main(int argc, char **argv, pg_find_config_fn find_config)
 {
     targs a;
@@ -1123,6 +1211,13 @@ int pg_train_main(int argc, char **argv, pg_find_config_fn find_config)
     pg_set_threads(a.threads ? a.threads : omp_get_max_threads());
     pg_error err = {0};
     int rc;
+    if (strcmp(argv[1], "train-bench") == 0) {
+        const char *sec = getenv("PG19_BENCH_SECONDS");
+        rc = run_train_bench(&a, find_config, sec ? atof(sec) > 0 ? atof(sec) : 20 : 20, &err);
+        if (rc)
+            fprintf(stderr, "harness: %s\n", err.msg);
+        return rc ? 1 : 0;
+    }
     if (strcmp(argv[1], "train-grad") == 0) {
         rc = run_train_grad(&a, find_config, &err);
         if (rc)

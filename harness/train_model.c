@@ -345,25 +345,48 @@ static long conv_src(int j, int t, int c, int D)
     return (long)j * c + (c - 1) - (long)(c - 1 - t) * D;
 }
 
-/* out[j, o] = b[o] + sum_t sum_i W[o, i, t] in[src(j, t), i]   in [n, d], out [n/c, d] */
+/* x_t [g, d]: row j = in[src(j, t)] (zeros in the padding) */
+static void conv_gather(float *xt, const float *in, int g, int d, int t, int c, int D)
+{
+    for (int j = 0; j < g; j++) {
+        long src = conv_src(j, t, c, D);
+        if (src >= 0)
+            memcpy(xt + (size_t)j * d, in + (size_t)src * d, sizeof(float) * (size_t)d);
+        else
+            memset(xt + (size_t)j * d, 0, sizeof(float) * (size_t)d);
+    }
+}
+
+/* out[j, o] = b[o] + sum_t sum_i W[o, i, t] in[src(j, t), i]   in [n, d], out [n/c, d]:
+ * per tap t, out += x_t W_t^T with W_t[o, i] = W[o, i, t]. */
 void pg_tm_conv_compress_forward(float *out, const float *in, const float *w, const float *b,
                                  int n, int d, int c, int D)
 {
     int g = n / c;
-    for (int j = 0; j < g; j++)
-        for (int o = 0; o < d; o++) {
-            float acc = b[o];
-            for (int t = 0; t < c; t++) {
-                long s = conv_src(j, t, c, D);
-                if (s < 0)
-                    continue;
-                const float *x = in + (size_t)s * d;
-                const float *wr = w + (size_t)o * d * c + t;
-                for (int i = 0; i < d; i++)
-                    acc += wr[(size_t)i * c] * x[i];
+    float *xt = malloc(sizeof(float) * ((size_t)g * d + (size_t)d * d));
+    if (!xt) { /* no scratch: the plain loop */
+        for (int j = 0; j < g; j++)
+            for (int o = 0; o < d; o++) {
+                float acc = b[o];
+                for (int t = 0; t < c; t++) {
+                    long src = conv_src(j, t, c, D);
+                    for (int i = 0; src >= 0 && i < d; i++)
+                        acc += w[((size_t)o * d + i) * c + t] * in[(size_t)src * d + i];
+                }
+                out[(size_t)j * d + o] = acc;
             }
-            out[(size_t)j * d + o] = acc;
-        }
+        return;
+    }
+    float *wt = xt + (size_t)g * d;
+    for (int j = 0; j < g; j++)
+        memcpy(out + (size_t)j * d, b, sizeof(float) * (size_t)d);
+    for (int t = 0; t < c; t++) {
+        conv_gather(xt, in, g, d, t, c, D);
+        for (size_t k = 0; k < (size_t)d * d; k++)
+            wt[k] = w[k * c + t];
+        matmul_fwd(out, xt, wt, NULL, g, d, d, 1);
+    }
+    free(xt);
 }
 
 /* dW[o, i, t] += sum_j dout[j, o] in[src(j, t), i]; db[o] += sum_j dout[j, o] */
@@ -371,20 +394,28 @@ void pg_tm_conv_compress_backward(float *dw, float *db, const float *dout, const
                                   int n, int d, int c, int D)
 {
     int g = n / c;
-#pragma omp parallel for num_threads(nthreads()) schedule(static)
-    for (int o = 0; o < d; o++) {
-        float *dwo = dw + (size_t)o * d * c;
-        for (int j = 0; j < g; j++) {
-            float go = dout[(size_t)j * d + o];
-            for (int t = 0; t < c; t++) {
-                long s = conv_src(j, t, c, D);
-                if (s < 0)
-                    continue;
-                const float *x = in + (size_t)s * d;
-                for (int i = 0; i < d; i++)
-                    dwo[(size_t)i * c + t] += go * x[i];
-            }
+    float *xt = malloc(sizeof(float) * ((size_t)g * d + (size_t)d * d));
+    if (!xt) { /* no scratch: the plain loop */
+        for (int o = 0; o < d; o++)
+            for (int j = 0; j < g; j++)
+                for (int t = 0; t < c; t++) {
+                    long src = conv_src(j, t, c, D);
+                    for (int i = 0; src >= 0 && i < d; i++)
+                        dw[((size_t)o * d + i) * c + t] +=
+                            dout[(size_t)j * d + o] * in[(size_t)src * d + i];
+                }
+    } else {
+        float *dwt = xt + (size_t)g * d;
+        for (int t = 0; t < c; t++) {
+            conv_gather(xt, in, g, d, t, c, D);
+            memset(dwt, 0, sizeof(float) * (size_t)d * d);
+            pg_tm_matmul_backward(NULL, dwt, NULL, dout, xt, NULL, g, d, d);
+            for (size_t k = 0; k < (size_t)d * d; k++)
+                dw[k * c + t] += dwt[k];
         }
+        free(xt);
+    }
+    for (int o = 0; o < d; o++) {
         float acc = 0.0f;
         for (int j = 0; j < g; j++)
             acc += dout[(size_t)j * d + o];
