@@ -22,7 +22,7 @@ UNIT_TESTS += harness_dist_test
 harness_dist_test_SRCS := harness/dist.c tests/harness/test_dist.c
 harness_dist_test_LIBS := $(MPI_LIBS)
 
-BENCHES += "harness/bench.sh"
+BENCHES += "harness/bench.sh" "harness/bench_train.sh"
 
 # The harness objects use OpenMP pragmas.
 $(BUILD)/obj/harness/%.o: CFLAGS += -fopenmp
