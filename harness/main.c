@@ -562,7 +562,7 @@ int main(int argc, char **argv)
     }
     const char *cmd = argv[1];
     if (strcmp(cmd, "train") == 0 || strcmp(cmd, "train-grad") == 0 ||
-        strcmp(cmd, "train-bench") == 0)
+        strcmp(cmd, "train-bench") == 0 || strcmp(cmd, "train-export") == 0)
         return pg_train_main(argc, argv, find_config); /* harness/train.c */
     opts o;
     if (parse_args(argc, argv, &o)) {

@@ -102,6 +102,8 @@ static void train_usage(FILE *f)
             "[--resume]\n"
             "       harness train-grad --model CONFIG (--weights FILE | --seed S) --tokens "
             "FILE --out GRADS.safetensors [--batch B]\n"
+            "       harness train-export --model CONFIG --weights F32.safetensors --out "
+            "BF16.safetensors [--shards DIR]\n"
             "       harness train-bench --model CONFIG [--batch B] [--threads N]  "
             "(PG19_BENCH_SECONDS, default 20)\n"
             "--batch is per process (under mpirun the global batch is B x ranks).\n");
@@ -1200,6 +1202,116 @@ done:
     return rc;
 }
 
+/* ---------------------------------------------------------- train-export */
+
+/* f32 -> bf16, round to nearest even; NaN stays NaN */
+static uint16_t to_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7F800000u) == 0x7F800000u && (u & 0x007FFFFFu))
+        return (uint16_t)((u >> 16) | 0x40);
+    return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+
+/* Writes the weights of m as BF16 safetensors (crash-safe), with the
+ * vocabulary's SHA-256 in the metadata when given. */
+static int save_bf16(const pg_model *m, const char *path, const uint8_t *vocab_sha,
+                     pg_error *err)
+{
+    int nt = pg_model_tensors(m, NULL, 0);
+    pg_tensor_info *info = calloc((size_t)nt, sizeof *info);
+    json_t *root = json_object();
+    char *hdr = NULL;
+    int rc = PG_ENOMEM;
+    if (!info || !root) {
+        pg_fail(err, rc, "%s: out of memory", path);
+        goto done;
+    }
+    pg_model_tensors(m, info, nt);
+    uint64_t off = 0;
+    for (int i = 0; i < nt; i++) {
+        json_t *shape = json_array();
+        for (int k = 0; k < info[i].ndim; k++)
+            json_array_append_new(shape, json_integer(info[i].shape[k]));
+        json_t *t = json_pack("{s:s, s:o, s:[I, I]}", "dtype", "BF16", "shape", shape,
+                              "data_offsets", (json_int_t)off,
+                              (json_int_t)(off + info[i].numel * 2));
+        if (!t || json_object_set_new(root, info[i].name, t)) {
+            pg_fail(err, rc, "%s: out of memory", path);
+            goto done;
+        }
+        off += info[i].numel * 2;
+    }
+    json_t *meta = json_pack("{s:s, s:s}", "format", "pt", "model", m->cfg.name);
+    if (meta && vocab_sha) {
+        char hex[65];
+        pg_hex(vocab_sha, 32, hex);
+        json_object_set_new(meta, "vocab_sha256", json_string(hex));
+    }
+    json_object_set_new(root, "__metadata__", meta);
+    hdr = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (!hdr) {
+        pg_fail(err, rc, "%s: out of memory", path);
+        goto done;
+    }
+    size_t hl = strlen(hdr), padded = (hl + 7) / 8 * 8;
+    pg_atomic_file af;
+    if ((rc = pg_atomic_open(&af, path, err)))
+        goto done;
+    uint8_t lenb[8];
+    for (int i = 0; i < 8; i++)
+        lenb[i] = (uint8_t)((uint64_t)padded >> (8 * i));
+    int ok = fwrite(lenb, 1, 8, af.fp) == 8 && fwrite(hdr, 1, hl, af.fp) == hl;
+    for (size_t i = hl; ok && i < padded; i++)
+        ok = fputc(' ', af.fp) != EOF;
+    for (int i = 0; ok && i < nt; i++)
+        for (size_t j = 0; ok && j < info[i].numel; j++) {
+            uint16_t b = to_bf16(info[i].data[j]);
+            uint8_t le[2] = {(uint8_t)(b & 0xFF), (uint8_t)(b >> 8)};
+            ok = fwrite(le, 1, 2, af.fp) == 2;
+        }
+    if (!ok) {
+        pg_atomic_abort(&af);
+        rc = pg_fail(err, PG_EIO, "%s: write: %s", path, strerror(errno));
+        goto done;
+    }
+    rc = pg_atomic_commit(&af, err);
+done:
+    free(hdr);
+    json_decref(root);
+    free(info);
+    return rc;
+}
+
+/* harness train-export --model NAME --weights IN --out OUT [--shards DIR]:
+ * the weights as BF16 (half the size: what models/ bundles), naming the
+ * vocabulary of DIR's train shards. */
+static int run_train_export(targs *a, pg_find_config_fn find_config, pg_error *err)
+{
+    if (!a->model || !a->weights || !a->out)
+        return pg_fail(err, PG_EINVAL, "train-export: --model, --weights and --out are "
+                       "required");
+    char mp[PATH_MAX];
+    pg_model_config mc;
+    pg_model *m = NULL;
+    pg_shard_source *src = NULL;
+    int rc = find_config(a->model, mp, sizeof mp, err);
+    if (!rc)
+        rc = pg_model_config_load(mp, &mc, NULL, err);
+    if (!rc)
+        rc = pg_model_new(&mc, &m, err);
+    if (!rc)
+        rc = pg_safetensors_load(m, a->weights, NULL, NULL, err);
+    if (!rc && a->shards)
+        rc = pg_shard_source_open(a->shards, "train", 0, &src, err);
+    if (!rc)
+        rc = save_bf16(m, a->out, src ? pg_shard_source_vocab_sha256(src) : NULL, err);
+    pg_shard_source_close(src);
+    pg_model_free(m);
+    return rc;
+}
+
 int pg_train_main(int argc, char **argv, pg_find_config_fn find_config)
 {
     targs a;
@@ -1214,6 +1326,12 @@ int pg_train_main(int argc, char **argv, pg_find_config_fn find_config)
     if (strcmp(argv[1], "train-bench") == 0) {
         const char *sec = getenv("PG19_BENCH_SECONDS");
         rc = run_train_bench(&a, find_config, sec ? atof(sec) > 0 ? atof(sec) : 20 : 20, &err);
+        if (rc)
+            fprintf(stderr, "harness: %s\n", err.msg);
+        return rc ? 1 : 0;
+    }
+    if (strcmp(argv[1], "train-export") == 0) {
+        rc = run_train_export(&a, find_config, &err);
         if (rc)
             fprintf(stderr, "harness: %s\n", err.msg);
         return rc ? 1 : 0;

@@ -157,6 +157,32 @@ class TrainTest(unittest.TestCase):
         self.assertNotEqual(p.returncode, 0)
         self.assertIn(b"--resume", p.stderr)
 
+    def test_export_bf16(self):
+        out = self.out()
+        self.train(out, "--steps", "3", "--batch", "2")
+        f32 = os.path.join(out, "weights-00000003.safetensors")
+        bf = os.path.join(out, "bf16.safetensors")
+        subprocess.run([HARNESS, "train-export", "--model", os.path.join(out, "model.json"),
+                        "--weights", f32, "--out", bf, "--shards", self.shards], check=True)
+        data = read_bytes(bf)
+        n = struct.unpack("<Q", data[:8])[0]
+        hdr = json.loads(data[8:8 + n])
+        self.assertEqual(len(hdr["__metadata__"]["vocab_sha256"]), 64)
+        a = read_safetensors(f32)
+        for k, v in hdr.items():
+            if k == "__metadata__":
+                continue
+            self.assertEqual(v["dtype"], "BF16")
+            b, e = v["data_offsets"]
+            got = np.frombuffer(data[8 + n + b:8 + n + e], dtype="<u2").astype(np.uint32) << 16
+            got = got.view(np.float32).reshape(v["shape"])
+            np.testing.assert_allclose(got, a[k], rtol=2 ** -8, atol=0, err_msg=k)
+        # loads in `harness run`, whose vocabulary check passes on these shards
+        subprocess.run([HARNESS, "run", "--model", os.path.join(out, "model.json"), "--weights",
+                        bf, "--split", "validation", "--shards", self.shards, "--max-books", "1",
+                        "--max-tokens-per-book", "50"], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+
     def test_resume_after_kill9_is_exact(self):
         ref = self.out()
         self.train(ref, "--steps", "300", "--batch", "2", "--checkpoint-every", "7")
