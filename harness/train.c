@@ -169,7 +169,6 @@ static int parse_targs(int argc, char **argv, targs *a)
     int c;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         long v = 0;
-        double x = 0;
         int bad = 0;
         switch (c) {
         case 'm': a->model = optarg; break;
@@ -198,7 +197,6 @@ static int parse_targs(int argc, char **argv, targs *a)
         case 'h': train_usage(stdout); exit(0);
         default: return -1;
         }
-        (void)x;
         if (bad) {
             fprintf(stderr, "harness %s: bad value: %s\n", argv[1], optarg);
             return -1;
@@ -916,7 +914,7 @@ static int run_train(targs *a, pg_find_config_fn find_config, trainer *t, pg_err
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     int tty = isatty(2);
-    double t_start = pg_now(), t_last = t_start;
+    double t_start = pg_now();
     uint64_t tok_start = t->tokens_seen, step0 = t->step;
     long last_ckpt = (long)t->step;
     while ((long)t->step < c->steps) {
@@ -997,7 +995,6 @@ static int run_train(targs *a, pg_find_config_fn find_config, trainer *t, pg_err
                         "%.0f tok/s  ETA %s%s", tty ? "\r" : "", stepno, c->steps, loss,
                         recon, (double)lr, gnorm, tps, e, tty ? "   " : "\n");
             }
-            t_last = now;
         }
         if (c->eval_every > 0 && t->val_src && stepno % c->eval_every == 0 && rank == 0) {
             double vn, wp;
@@ -1025,7 +1022,6 @@ static int run_train(targs *a, pg_find_config_fn find_config, trainer *t, pg_err
             break;
         }
     }
-    (void)t_last;
     if (rank == 0 && tty)
         fprintf(stderr, "\n");
     if (!rc && rank == 0)

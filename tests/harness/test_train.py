@@ -157,6 +157,16 @@ class TrainTest(unittest.TestCase):
         self.assertNotEqual(p.returncode, 0)
         self.assertIn(b"--resume", p.stderr)
 
+    def test_update_frequency_knob(self):
+        out = self.out()
+        self.train(out, "--steps", "5", "--batch", "2", "--update-freq-after", "2",
+                   "--update-freq", "3")
+        tokens = [r["tokens"] for r in self.log(out) if "loss" in r]
+        # 2 streams x 16-token windows; from step 3 on, 3 windows per update
+        self.assertEqual(tokens, [32, 64, 160, 256, 352])
+        self.assertEqual(json.loads(read_bytes(os.path.join(out, "config.json")))["update_freq"],
+                         3)
+
     def test_export_bf16(self):
         out = self.out()
         self.train(out, "--steps", "3", "--batch", "2")
