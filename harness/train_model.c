@@ -478,8 +478,9 @@ struct pg_tstate {
     /* backward buffers */
     float *dx, *dxmid, *dln, *dffb, *datt, *dq, *dk, *dv, *dlncat, *dcat, *drpart, *dr, *dupart,
         *dvbpart;
-    float *scratch;              /* per thread */
+    float *scratch;              /* per thread (n_threads of them) */
     size_t scratch_per_thread;
+    int n_threads;
     float *comp_in, *comp_out, *comp_usage;
     int *comp_idx;
     float *block;
@@ -510,6 +511,7 @@ int pg_tstate_new(const pg_model *m, int n_slots, pg_tstate **out, pg_error *err
     size_t dff = (size_t)s->dff, V = (size_t)s->V, nt = (size_t)omp_get_max_threads();
     if ((size_t)pg_get_threads() > nt)
         nt = (size_t)pg_get_threads();
+    s->n_threads = (int)nt;
     size_t rows = nm + W;
     /* attention scratch (2 L K + 4 L dh) and reconstruction scratch */
     s->scratch_per_thread = 2 * W * span + 4 * W * dh;
@@ -764,6 +766,8 @@ int pg_train_window(const pg_model *m, pg_model *grad, pg_tstate *s, const uint3
     const pg_model_config *c = &m->cfg;
     int B = s->B, W = s->W, d = s->d, HD = s->HD, H = c->n_head, dh = c->d_head, dff = s->dff;
     int V = s->V, span = s->span, nt = nthreads();
+    if (nt > s->n_threads) /* more threads than when the state was made: no scratch */
+        nt = s->n_threads;
     size_t T_all = (size_t)B * W, KT_all = (size_t)B * span;
     int T = 0;
     for (int b = 0; b < B; b++) {
