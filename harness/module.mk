@@ -3,14 +3,14 @@
 # harness/ sorts before shards/, so the reader's variables are included here.
 include shards/reader.mk
 HARNESS_LIB_SRCS := harness/model.c harness/train_model.c harness/train.c harness/safetensors.c harness/eval.c harness/results.c \
-                    harness/shard_source.c harness/dist.c $(SHARD_READER_SRCS)
+                    harness/shard_source.c harness/dist.c harness/analyze.c $(SHARD_READER_SRCS)
 # Open MPI (scale-out, harness/dist.h): flags from its pkg-config file.
 MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null)
 MPI_LIBS   := $(shell pkg-config --libs ompi-c 2>/dev/null || echo -lmpi)
 HARNESS_LIBS := -lopenblas -ljansson -lm -fopenmp $(SHARD_READER_LIBS) $(MPI_LIBS)
 
 TOOLS += harness
-harness_SRCS := $(HARNESS_LIB_SRCS) harness/main.c
+harness_SRCS := $(HARNESS_LIB_SRCS) harness/analyze_cmd.c harness/main.c
 harness_LIBS := $(HARNESS_LIBS)
 
 UNIT_TESTS += harness_test
