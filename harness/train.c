@@ -421,6 +421,9 @@ static size_t state_size(uint64_t n_params, uint64_t G, uint64_t slot_floats)
 
 /* ------------------------------------------------------------ the run */
 
+static int save_weights(const pg_model *m, const char *path, const uint8_t *vocab_sha, int bf16,
+                        pg_error *err);
+
 typedef struct trainer {
     pg_dist dist;
     run_cfg rc;
@@ -591,7 +594,7 @@ static int save_checkpoint(trainer *t, pg_error *err)
         }
         fclose(pf);
     }
-    if ((rc = pg_safetensors_save(t->m, wpath, err))) {
+    if ((rc = save_weights(t->m, wpath, pg_shard_source_vocab_sha256(t->train_src), 0, err))) {
         free(all);
         return rc;
     }
@@ -1210,10 +1213,11 @@ static uint16_t to_bf16(float f)
     return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
 }
 
-/* Writes the weights of m as BF16 safetensors (crash-safe), with the
- * vocabulary's SHA-256 in the metadata when given. */
-static int save_bf16(const pg_model *m, const char *path, const uint8_t *vocab_sha,
-                     pg_error *err)
+/* Writes the weights of m as F32 or BF16 safetensors (crash-safe), with the
+ * vocabulary's SHA-256 in the metadata when given (`harness run` then checks
+ * it against the shards it reads). */
+static int save_weights(const pg_model *m, const char *path, const uint8_t *vocab_sha, int bf16,
+                        pg_error *err)
 {
     int nt = pg_model_tensors(m, NULL, 0);
     pg_tensor_info *info = calloc((size_t)nt, sizeof *info);
@@ -1230,14 +1234,15 @@ static int save_bf16(const pg_model *m, const char *path, const uint8_t *vocab_s
         json_t *shape = json_array();
         for (int k = 0; k < info[i].ndim; k++)
             json_array_append_new(shape, json_integer(info[i].shape[k]));
-        json_t *t = json_pack("{s:s, s:o, s:[I, I]}", "dtype", "BF16", "shape", shape,
-                              "data_offsets", (json_int_t)off,
-                              (json_int_t)(off + info[i].numel * 2));
+        size_t es = bf16 ? 2 : 4;
+        json_t *t = json_pack("{s:s, s:o, s:[I, I]}", "dtype", bf16 ? "BF16" : "F32", "shape",
+                              shape, "data_offsets", (json_int_t)off,
+                              (json_int_t)(off + info[i].numel * es));
         if (!t || json_object_set_new(root, info[i].name, t)) {
             pg_fail(err, rc, "%s: out of memory", path);
             goto done;
         }
-        off += info[i].numel * 2;
+        off += info[i].numel * es;
     }
     json_t *meta = json_pack("{s:s, s:s}", "format", "pt", "model", m->cfg.name);
     if (meta && vocab_sha) {
@@ -1261,12 +1266,17 @@ static int save_bf16(const pg_model *m, const char *path, const uint8_t *vocab_s
     int ok = fwrite(lenb, 1, 8, af.fp) == 8 && fwrite(hdr, 1, hl, af.fp) == hl;
     for (size_t i = hl; ok && i < padded; i++)
         ok = fputc(' ', af.fp) != EOF;
-    for (int i = 0; ok && i < nt; i++)
+    for (int i = 0; ok && i < nt; i++) {
+        if (!bf16) { /* little-endian host (the loader assumes it too) */
+            ok = fwrite(info[i].data, 4, info[i].numel, af.fp) == info[i].numel;
+            continue;
+        }
         for (size_t j = 0; ok && j < info[i].numel; j++) {
             uint16_t b = to_bf16(info[i].data[j]);
             uint8_t le[2] = {(uint8_t)(b & 0xFF), (uint8_t)(b >> 8)};
             ok = fwrite(le, 1, 2, af.fp) == 2;
         }
+    }
     if (!ok) {
         pg_atomic_abort(&af);
         rc = pg_fail(err, PG_EIO, "%s: write: %s", path, strerror(errno));
@@ -1302,7 +1312,7 @@ static int run_train_export(targs *a, pg_find_config_fn find_config, pg_error *e
     if (!rc && a->shards)
         rc = pg_shard_source_open(a->shards, "train", 0, &src, err);
     if (!rc)
-        rc = save_bf16(m, a->out, src ? pg_shard_source_vocab_sha256(src) : NULL, err);
+        rc = save_weights(m, a->out, src ? pg_shard_source_vocab_sha256(src) : NULL, 1, err);
     pg_shard_source_close(src);
     pg_model_free(m);
     return rc;

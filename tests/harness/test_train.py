@@ -130,6 +130,11 @@ class TrainTest(unittest.TestCase):
         for name in ("config.json", "model.json", "log.jsonl", "loss.svg", "state.bin",
                      "weights-00000020.safetensors"):
             self.assertTrue(os.path.exists(os.path.join(out, name)), name)
+        # the weights name the vocabulary of the shards they were trained on
+        data = read_bytes(os.path.join(out, "weights-00000020.safetensors"))
+        meta = json.loads(data[8:8 + struct.unpack("<Q", data[:8])[0]])["__metadata__"]
+        shard = read_bytes(os.path.join(self.shards, "train-00000.pgs"))
+        self.assertIn(bytes.fromhex(meta["vocab_sha256"]), shard)
         self.assertFalse(os.path.exists(os.path.join(out, "weights-00000010.safetensors")))
         log = self.log(out)
         steps = [r for r in log if "loss" in r]
@@ -256,6 +261,15 @@ class TrainTest(unittest.TestCase):
         self.assertIn(b"SHA-256 differs", p.stderr)
         wb[-3] ^= 0x40
         write_bytes(w, wb)
+        cfg = os.path.join(out, "config.json")
+        good_cfg = read_bytes(cfg)
+        write_bytes(cfg, b"{not json")
+        p = self.train(out, "--steps", "8", check=False, resume=True)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(b"config.json", p.stderr)
+        write_bytes(cfg, good_cfg)
+        p = self.train(out, "--steps", "8", "--batch", "3", check=False, resume=True)
+        self.assertIn(b"global batch", p.stderr)
         self.train(out, "--steps", "8", resume=True)
 
     def test_nan_loss_stops_with_the_step(self):
