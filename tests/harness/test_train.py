@@ -162,6 +162,12 @@ class TrainTest(unittest.TestCase):
         self.assertNotEqual(p.returncode, 0)
         self.assertIn(b"--resume", p.stderr)
 
+    def test_threads_do_not_change_the_weights(self):
+        one, two = self.out(), self.out()
+        self.train(one, "--steps", "6", "--batch", "3")
+        self.train(two, "--steps", "6", "--batch", "3", "--threads", "2")
+        self.assertEqual(self.weights(one, 6), self.weights(two, 6))
+
     def test_update_frequency_knob(self):
         out = self.out()
         self.train(out, "--steps", "5", "--batch", "2", "--update-freq-after", "2",
