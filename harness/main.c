@@ -28,6 +28,7 @@
 #include "harness/results.h"
 #include "harness/safetensors.h"
 #include "harness/shard_source.h"
+#include "harness/train.h"
 
 static void usage(FILE *f)
 {
@@ -44,6 +45,8 @@ static void usage(FILE *f)
             "       harness info --model NAME\n"
             "       harness init --model NAME --random-init SEED --out FILE.safetensors\n"
             "       harness bench --model NAME [--seconds S] [--batch N] [--threads N]\n"
+            "       harness train --model NAME --shards DIR --out RUN_DIR [options] "
+            "(harness train --help)\n"
             "NAME is a config in models/ (ct36, txl36, ct-tiny, txl-tiny, ...) or a path to "
             "a .json config.\n");
 }
@@ -640,6 +643,9 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     const char *cmd = argv[1];
+    if (strcmp(cmd, "train") == 0 || strcmp(cmd, "train-grad") == 0 ||
+        strcmp(cmd, "train-bench") == 0 || strcmp(cmd, "train-export") == 0)
+        return pg_train_main(argc, argv, find_config); /* harness/train.c */
     if (strcmp(cmd, "analyze") == 0)
         return pg_analyze_main(argc - 1, argv + 1);
     opts o;
