@@ -23,12 +23,14 @@
 #include "common/progress.h"
 #include "harness/analyze_cmd.h"
 #include "harness/backend.h"
+#include "harness/blas_check.h"
 #include "harness/eval_dist.h"
 #include "harness/eval.h"
 #include "harness/model.h"
 #include "harness/results.h"
 #include "harness/safetensors.h"
 #include "harness/shard_source.h"
+#include "harness/train.h"
 
 static void usage(FILE *f)
 {
@@ -37,7 +39,7 @@ static void usage(FILE *f)
             "--random-init SEED]\n"
             "                   [--out results.json] [--nll-dump FILE] [--batch N] "
             "[--threads N] [--window N]\n"
-            "                   [--max-books N] [--max-tokens-per-book N] "
+            "                   [--max-books N | --books ID,ID,...] [--max-tokens-per-book N] "
             "[--tokenizer-name NAME]\n"
             "                   [--device cpu|cuda[:N]|auto] [--precision fp32|bf16]\n"
             "                   [--memory N] [--compressed-memory N]\n"
@@ -48,12 +50,15 @@ static void usage(FILE *f)
             "       harness init --model NAME --random-init SEED --out FILE.safetensors\n"
             "       harness bench --model NAME [--seconds S] [--batch N] [--threads N] "
             "[--device D] [--precision P]\n"
+            "       harness train --model NAME --shards DIR --out RUN_DIR [options] "
+            "(harness train --help)\n"
             "NAME is a config in models/ (ct36, txl36, ct-tiny, txl-tiny, ...) or a path to "
             "a .json config.\n");
 }
 
 typedef struct opts {
     const char *model, *split, *shards, *weights, *out, *nll_dump, *tokens, *tokenizer_name;
+    const char *books; /* --books: comma-separated book ids (leaderboard verify --sample) */
     int has_seed;
     uint64_t seed, max_books, max_tokens_per_book;
     int batch, threads, window;
@@ -94,7 +99,7 @@ static int parse_args(int argc, char **argv, opts *o)
         {"tokens", 1, 0, 'T'},       {"seconds", 1, 0, 'S'},   {"tokenizer-name", 1, 0, 'k'},
         {"device", 1, 0, 'D'},       {"precision", 1, 0, 'X'},
         {"memory", 1, 0, 'M'},       {"compressed-memory", 1, 0, 'C'},
-        {"help", 0, 0, 'h'},         {0, 0, 0, 0}};
+        {"books", 1, 0, 'K'},        {"help", 0, 0, 'h'},      {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->memory = o->compressed_memory = -1;
     o->batch = 0;
@@ -123,6 +128,7 @@ static int parse_args(int argc, char **argv, opts *o)
         case 'X': bad = pg_backend_parse_precision(optarg, &o->backend); break;
         case 'M': bad = parse_int(optarg, 0, 1 << 20, &o->memory); break;
         case 'C': bad = parse_int(optarg, 0, 1 << 20, &o->compressed_memory); break;
+        case 'K': o->books = optarg; break;
         case 'S': {
             char *end;
             o->seconds = strtod(optarg, &end);
@@ -143,6 +149,10 @@ static int parse_args(int argc, char **argv, opts *o)
     }
     if (!o->model) {
         fprintf(stderr, "harness: --model is required\n");
+        return -1;
+    }
+    if (o->books && o->max_books) {
+        fprintf(stderr, "harness: --books and --max-books exclude each other\n");
         return -1;
     }
     if (o->weights && o->has_seed) {
@@ -266,6 +276,30 @@ static void say_device(const pg_model_config *cfg, const char *split, uint64_t n
     fprintf(stderr, "%s%s\n", note[0] ? "; auto: " : "", note);
 }
 
+/* --books ID,ID,...: evaluate only these books, in this order. */
+static int select_books(pg_shard_source *src, const char *list, pg_error *err)
+{
+    uint64_t n = 1, *ids;
+    for (const char *p = list; *p; p++)
+        n += *p == ',';
+    if (!(ids = malloc(n * sizeof *ids)))
+        return pg_fail(err, PG_ENOMEM, "out of memory");
+    char *copy = strdup(list), *save = NULL, *tok;
+    uint64_t k = 0;
+    int rc = copy ? 0 : pg_fail(err, PG_ENOMEM, "out of memory");
+    for (tok = copy ? strtok_r(copy, ",", &save) : NULL; tok && !rc;
+         tok = strtok_r(NULL, ",", &save))
+        if (parse_u64(tok, &ids[k++]))
+            rc = pg_fail(err, PG_EINVAL, "--books: \"%s\" is not a book id", tok);
+    if (!rc && k != n)
+        rc = pg_fail(err, PG_EINVAL, "--books: empty item in \"%s\"", list);
+    if (!rc)
+        rc = pg_shard_source_select(src, ids, k, err);
+    free(copy);
+    free(ids);
+    return rc;
+}
+
 static int cmd_run(const opts *o, pg_error *err)
 {
     if (!o->split || !o->shards) {
@@ -288,6 +322,8 @@ static int cmd_run(const opts *o, pg_error *err)
     if ((rc = load_model(o, &m, &ri, &cfg, 1, err)))
         goto done;
     if ((rc = pg_shard_source_open(o->shards, o->split, o->max_books, &src, err)))
+        goto done;
+    if (o->books && (rc = select_books(src, o->books, err)))
         goto done;
     const pg_book_source *bs = pg_shard_source_books(src);
     if (ri.has_weights_vocab &&
@@ -312,7 +348,8 @@ static int cmd_run(const opts *o, pg_error *err)
                        .backend = be};
     if (dist.rank == 0)
         say_device(&cfg, o->split, nb, be, note, &dist);
-    if ((rc = pg_evaluate_dist(&dist, m, bs, &eo, &res, err)) || dist.rank != 0)
+    if ((rc = pg_evaluate_dist(&dist, m, bs, &eo, &res, err)) ||
+        (rc = pg_shard_source_check_unchanged(src, err)) || dist.rank != 0)
         goto done;
     if (be->gpu[0]) { /* hardware.gpu: the card, and the precision its numbers depend on */
         snprintf(gpu, sizeof gpu, "%s (%s)", be->gpu, pg_precision_name(be->precision));
@@ -623,6 +660,8 @@ static void apply_env_defaults(char **argv)
                  __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
     if (avx512 && ct && (strcasecmp(ct, "Haswell") == 0 || strcasecmp(ct, "Zen") == 0) &&
         !getenv("PG19_KEEP_OPENBLAS_CORETYPE")) {
+        /* what to fall back to if the self-check fails (check_coretype_switch) */
+        setenv("PG19_HARNESS_CORETYPE_WAS", ct, 1);
         setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
         change = 1;
     }
@@ -634,17 +673,48 @@ static void apply_env_defaults(char **argv)
         return;
     setenv("PG19_HARNESS_ENV_APPLIED", "1", 1);
     execv("/proc/self/exe", argv);
-    /* exec failed: go on with the inherited settings */
+    /* exec failed: go on with the inherited settings (nothing was switched) */
+    unsetenv("PG19_HARNESS_CORETYPE_WAS");
+}
+
+/* In the process that apply_env_defaults switched to SkylakeX kernels: keep
+ * them only if sgemm agrees with a plain loop (harness/blas_check.h), else
+ * execute once more on the kernels the environment asked for, saying so.
+ * PG19_TEST_SGEMM_SELFCHECK_PERTURB (tests only) makes the check fail. */
+static int check_coretype_switch(char **argv)
+{
+    const char *was = getenv("PG19_HARNESS_CORETYPE_WAS");
+    if (!was)
+        return 0;
+    char orig[64];
+    snprintf(orig, sizeof orig, "%s", was);
+    unsetenv("PG19_HARNESS_CORETYPE_WAS");
+    openblas_set_num_threads(1); /* as the model calls it */
+    pg_error err = {0};
+    if (pg_sgemm_selfcheck(getenv("PG19_TEST_SGEMM_SELFCHECK_PERTURB") != NULL, &err) == 0)
+        return 0;
+    const char *core = openblas_get_corename();
+    fprintf(stderr, "harness: OpenBLAS %s kernels disagree with a plain loop (%s); falling back "
+            "to OPENBLAS_CORETYPE=%s\n", core ? core : "?", err.msg, orig);
+    setenv("OPENBLAS_CORETYPE", orig, 1);
+    execv("/proc/self/exe", argv);
+    fprintf(stderr, "harness: cannot execute itself again to fall back: %s\n", strerror(errno));
+    return -1;
 }
 
 int main(int argc, char **argv)
 {
     apply_env_defaults(argv);
+    if (check_coretype_switch(argv))
+        return 1;
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     const char *cmd = argv[1];
+    if (strcmp(cmd, "train") == 0 || strcmp(cmd, "train-grad") == 0 ||
+        strcmp(cmd, "train-bench") == 0 || strcmp(cmd, "train-export") == 0)
+        return pg_train_main(argc, argv, find_config); /* harness/train.c */
     if (strcmp(cmd, "analyze") == 0)
         return pg_analyze_main(argc - 1, argv + 1);
     opts o;

@@ -28,9 +28,11 @@ HARNESS_BACKEND_LIBS :=
 $(info harness: building the CPU-only harness (no nvcc found; --device cuda will say so))
 endif
 
-HARNESS_LIB_SRCS := harness/model.c harness/safetensors.c harness/eval.c harness/results.c \
-                    harness/backend.c harness/backend_cpu.c $(HARNESS_BACKEND_SRCS) \
-                    harness/shard_source.c harness/dist.c harness/eval_dist.c harness/analyze.c $(SHARD_READER_SRCS)
+HARNESS_LIB_SRCS := harness/model.c harness/train_model.c harness/train.c harness/safetensors.c \
+                    harness/eval.c harness/results.c harness/backend.c harness/backend_cpu.c \
+                    $(HARNESS_BACKEND_SRCS) harness/shard_source.c harness/dist.c \
+                    harness/eval_dist.c harness/analyze.c $(SHARD_READER_SRCS)
+HARNESS_LIB_SRCS += harness/blas_check.c
 # Open MPI (scale-out, harness/dist.h): flags from its pkg-config file.
 MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null)
 MPI_LIBS   := $(shell pkg-config --libs ompi-c 2>/dev/null || echo -lmpi)
@@ -50,7 +52,7 @@ UNIT_TESTS += harness_dist_test
 harness_dist_test_SRCS := harness/dist.c tests/harness/test_dist.c
 harness_dist_test_LIBS := $(MPI_LIBS)
 
-BENCHES += "harness/bench.sh" "harness/bench_gpu.sh"
+BENCHES += "harness/bench.sh" "harness/bench_train.sh" "harness/bench_gpu.sh"
 
 # The harness objects use OpenMP pragmas.
 $(BUILD)/obj/harness/%.o: CFLAGS += -fopenmp
