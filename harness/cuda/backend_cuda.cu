@@ -130,7 +130,8 @@ static int plan(cuda_be *c, int B, plan_entry *e, size_t *total)
                      (size_t)B * nm * 4};
     for (size_t i = 0; i < 4; i++)
         fifo = cand[i] > fifo ? cand[i] : fifo;
-    int comp = c->ncm > 0, conv = c->comp == PG_COMPRESS_CONV || c->comp == PG_COMPRESS_DILATED_CONV;
+    int comp = c->ncm > 0,
+        conv = c->comp == PG_COMPRESS_CONV || c->comp == PG_COMPRESS_DILATED_CONV;
     int chunk = BW < LOGIT_CHUNK_ROWS ? (int)BW : LOGIT_CHUNK_ROWS;
     c->chunk_rows = chunk;
     size_t np = c->m->n_params;
@@ -320,7 +321,8 @@ static int layernorm(cuda_be *c, void *out, const float *in, const float *w, con
                      int rows, pg_error *err)
 {
     int per = 256 / WARP;
-    LAUNCH(CEIL_DIV(rows, per), 256, 0, c->stream, layernorm_kernel<T>, (T *)out, in, w32ptr(c, w), w32ptr(c, b), rows, c->d, c->m->cfg.ln_eps);
+    LAUNCH(CEIL_DIV(rows, per), 256, 0, c->stream, layernorm_kernel<T>, (T *)out, in, w32ptr(c, w),
+           w32ptr(c, b), rows, c->d, c->m->cfg.ln_eps);
     LAUNCH_CHECK();
     return 0;
 }
@@ -356,23 +358,27 @@ static int update_memory(cuda_be *c, int l, const pg_layer_params *lp, int A, pg
     if (ncm > 0) {
         char *kcm = (char *)c->kcm + li * ncm * HD * a, *vcm = (char *)c->vcm + li * ncm * HD * a;
         int gm = A * c->gmax, cr = c->c;
-        LAUNCH(dim3(c->ev_rows, A), 128, 0, c->stream, evict_kernel, c->ev, c->evu, mem, usage, c->x, ml, ncomp, slot_of, nm, W, d, c->ev_rows);
+        LAUNCH(dim3(c->ev_rows, A), 128, 0, c->stream, evict_kernel, c->ev, c->evu, mem, usage,
+               c->x, ml, ncomp, slot_of, nm, W, d, c->ev_rows);
         LAUNCH_CHECK();
         switch (c->comp) {
         case PG_COMPRESS_CONV:
         case PG_COMPRESS_DILATED_CONV:
-            LAUNCH(dim3(c->gmax, A), 256, 0, c->stream, im2col_kernel<T>, (T *)c->G, c->ev, g, c->gmax, cr, c->m->cfg.dilation,
-                c->comp == PG_COMPRESS_DILATED_CONV, d, c->ev_rows);
+            LAUNCH(dim3(c->gmax, A), 256, 0, c->stream, im2col_kernel<T>, (T *)c->G, c->ev, g,
+                   c->gmax, cr, c->m->cfg.dilation, c->comp == PG_COMPRESS_DILATED_CONV, d,
+                   c->ev_rows);
             LAUNCH_CHECK();
-            if ((rc = gemm(c, c->co, 1, d, c->G, d * cr, wptr(c, lp->cw), gm, d * cr, d, 0.0f,
-                           err)))
+            if ((rc =
+                     gemm(c, c->co, 1, d, c->G, d * cr, wptr(c, lp->cw), gm, d * cr, d, 0.0f, err)))
                 return rc;
-            LAUNCH(CEIL_DIV((size_t)gm * d, 256), 256, 0, c->stream, add_bias_kernel, c->co, w32ptr(c, lp->cb), gm, d);
+            LAUNCH(CEIL_DIV((size_t)gm * d, 256), 256, 0, c->stream, add_bias_kernel, c->co,
+                   w32ptr(c, lp->cb), gm, d);
             LAUNCH_CHECK();
             break;
         case PG_COMPRESS_MAX_POOL:
         case PG_COMPRESS_MEAN_POOL:
-            LAUNCH(dim3(c->gmax, A), 128, 0, c->stream, pool_kernel, c->co, c->ev, g, c->gmax, cr, c->comp == PG_COMPRESS_MAX_POOL, d, c->ev_rows);
+            LAUNCH(dim3(c->gmax, A), 128, 0, c->stream, pool_kernel, c->co, c->ev, g, c->gmax, cr,
+                   c->comp == PG_COMPRESS_MAX_POOL, d, c->ev_rows);
             LAUNCH_CHECK();
             break;
         case PG_COMPRESS_MOST_USED:
@@ -390,11 +396,13 @@ static int update_memory(cuda_be *c, int l, const pg_layer_params *lp, int A, pg
             (rc = gemm(c, c->vc, 0, HD, c->lnc, d, wptr(c, lp->wv), gm, d, HD, 0.0f, err)))
             return rc;
         size_t st = (size_t)c->gmax * HD;
-        LAUNCH(dim3(ncm, A), 128, 0, c->stream, fifo_tt, (T *)c->fifo, (const T *)kcm, cml, (const T *)c->kc, st, HD, g, slot_of, ncm, HD);
+        LAUNCH(dim3(ncm, A), 128, 0, c->stream, fifo_tt, (T *)c->fifo, (const T *)kcm, cml,
+               (const T *)c->kc, st, HD, g, slot_of, ncm, HD);
         LAUNCH_CHECK();
         if ((rc = fifo_commit<T>(c, kcm, A, ncm, HD, err)))
             return rc;
-        LAUNCH(dim3(ncm, A), 128, 0, c->stream, fifo_tt, (T *)c->fifo, (const T *)vcm, cml, (const T *)c->vc, st, HD, g, slot_of, ncm, HD);
+        LAUNCH(dim3(ncm, A), 128, 0, c->stream, fifo_tt, (T *)c->fifo, (const T *)vcm, cml,
+               (const T *)c->vc, st, HD, g, slot_of, ncm, HD);
         LAUNCH_CHECK();
         if ((rc = fifo_commit<T>(c, vcm, A, ncm, HD, err)))
             return rc;
@@ -402,7 +410,8 @@ static int update_memory(cuda_be *c, int l, const pg_layer_params *lp, int A, pg
     if (nm == 0)
         return 0;
     /* mem = concat(mem, h)[n_evict:] with keys, values and usage (new rows 0) */
-    LAUNCH(dim3(nm, A), 128, 0, c->stream, fifo_ff, (float *)c->fifo, mem, ml, c->x, (size_t)W * d, d, lens, slot_of, nm, d);
+    LAUNCH(dim3(nm, A), 128, 0, c->stream, fifo_ff, (float *)c->fifo, mem, ml, c->x, (size_t)W * d,
+           d, lens, slot_of, nm, d);
     LAUNCH_CHECK();
     if ((rc = fifo_commit<float>(c, mem, A, nm, d, err)))
         return rc;
@@ -418,7 +427,8 @@ static int update_memory(cuda_be *c, int l, const pg_layer_params *lp, int A, pg
     LAUNCH_CHECK();
     if ((rc = fifo_commit<T>(c, vmem, A, nm, HD, err)))
         return rc;
-    LAUNCH(dim3(nm, A), 128, 0, c->stream, fifo_ff, (float *)c->fifo, usage, ml, (const float *)NULL, 0, 1, lens, slot_of, nm, 1);
+    LAUNCH(dim3(nm, A), 128, 0, c->stream, fifo_ff, (float *)c->fifo, usage, ml,
+           (const float *)NULL, 0, 1, lens, slot_of, nm, 1);
     LAUNCH_CHECK();
     return fifo_commit<float>(c, usage, A, nm, 1, err);
 }
@@ -508,7 +518,8 @@ static int forward_window(pg_backend *be, const uint32_t *tokens, const int *len
         }
         c->r_ready = 1;
     }
-    LAUNCH(CEIL_DIV((size_t)BW * d, 256), 256, 0, c->stream, embed_kernel, c->x, w32ptr(c, m->tok_emb), c->tok_d, BW, d);
+    LAUNCH(CEIL_DIV((size_t)BW * d, 256), 256, 0, c->stream, embed_kernel, c->x,
+           w32ptr(c, m->tok_emb), c->tok_d, BW, d);
     LAUNCH_CHECK();
     float scale = 1.0f / sqrtf((float)dh);
     int most_used = c->comp == PG_COMPRESS_MOST_USED;
@@ -527,15 +538,17 @@ static int forward_window(pg_backend *be, const uint32_t *tokens, const int *len
         const T *kcm = (const T *)((char *)c->kcm + li * c->ncm * HD * a);
         const T *vcm = (const T *)((char *)c->vcm + li * c->ncm * HD * a);
         const T *r = (const T *)((char *)c->r + (size_t)l * c->span * HD * a);
-        LAUNCH(dim3(CEIL_DIV(W, ATT_ROWS), H, A), ATT_ROWS * WARP, smem, c->stream, attention_kernel<T>, (T *)c->att, (const T *)c->q, (const T *)c->knew, (const T *)c->vnew, kmem, vmem,
-            kcm, vcm, r, w32ptr(c, lp->r_w_bias), w32ptr(c, lp->r_r_bias), d_lens, d_cm, d_mm,
-            d_slot, W, HD, dh, c->nm, c->ncm, c->span, scale, most_used ? c->row_m : NULL,
-            most_used ? c->row_l : NULL);
+        LAUNCH(dim3(CEIL_DIV(W, ATT_ROWS), H, A), ATT_ROWS * WARP, smem, c->stream,
+               attention_kernel<T>, (T *)c->att, (const T *)c->q, (const T *)c->knew,
+               (const T *)c->vnew, kmem, vmem, kcm, vcm, r, w32ptr(c, lp->r_w_bias),
+               w32ptr(c, lp->r_r_bias), d_lens, d_cm, d_mm, d_slot, W, HD, dh, c->nm, c->ncm,
+               c->span, scale, most_used ? c->row_m : NULL, most_used ? c->row_l : NULL);
         LAUNCH_CHECK();
         if (most_used && c->nm > 0) {
-            LAUNCH(dim3(CEIL_DIV(c->nm, 128), A), 128, 0, c->stream, usage_kernel<T>, c->usage + li * c->nm, (const T *)c->q, kmem, r, w32ptr(c, lp->r_w_bias),
-                w32ptr(c, lp->r_r_bias), d_lens, d_cm, d_mm, d_slot, c->row_m, c->row_l, W, H,
-                HD, dh, c->nm, c->span, scale);
+            LAUNCH(dim3(CEIL_DIV(c->nm, 128), A), 128, 0, c->stream, usage_kernel<T>,
+                   c->usage + li * c->nm, (const T *)c->q, kmem, r, w32ptr(c, lp->r_w_bias),
+                   w32ptr(c, lp->r_r_bias), d_lens, d_cm, d_mm, d_slot, c->row_m, c->row_l, W, H,
+                   HD, dh, c->nm, c->span, scale);
             LAUNCH_CHECK();
         }
         /* memories take this layer's input, before the residual updates */
@@ -546,11 +559,13 @@ static int forward_window(pg_backend *be, const uint32_t *tokens, const int *len
             (rc = layernorm<T>(c, c->ln, c->x, lp->ln2_w, lp->ln2_b, BW, err)) ||
             (rc = gemm(c, c->ff, 0, c->dff, c->ln, d, wptr(c, lp->w1), BW, d, c->dff, 0.0f, err)))
             return rc;
-        LAUNCH(CEIL_DIV((size_t)BW * c->dff, 256), 256, 0, c->stream, bias_relu_kernel<T>, (T *)c->ff, w32ptr(c, lp->b1), BW, c->dff);
+        LAUNCH(CEIL_DIV((size_t)BW * c->dff, 256), 256, 0, c->stream, bias_relu_kernel<T>,
+               (T *)c->ff, w32ptr(c, lp->b1), BW, c->dff);
         LAUNCH_CHECK();
         if ((rc = gemm(c, c->x, 1, d, c->ff, c->dff, wptr(c, lp->w2), BW, c->dff, d, 1.0f, err)))
             return rc;
-        LAUNCH(CEIL_DIV((size_t)BW * d, 256), 256, 0, c->stream, add_bias_kernel, c->x, w32ptr(c, lp->b2), BW, d);
+        LAUNCH(CEIL_DIV((size_t)BW * d, 256), 256, 0, c->stream, add_bias_kernel, c->x,
+               w32ptr(c, lp->b2), BW, d);
         LAUNCH_CHECK();
     }
     /* logits = LNf(x) E^T in row chunks; the classifier turns each into NLLs */
@@ -574,7 +589,8 @@ static int forward_window(pg_backend *be, const uint32_t *tokens, const int *len
                        wptr(c, m->tok_emb), n, d, V, 0.0f, err)))
             return rc;
         if (targets) {
-            LAUNCH(n, CLS_THREADS, 0, c->stream, classifier_kernel, c->nll_d + r0, c->logits, V, c->tgt_d + r0, c->valid_d + r0, V);
+            LAUNCH(n, CLS_THREADS, 0, c->stream, classifier_kernel, c->nll_d + r0, c->logits, V,
+                   c->tgt_d + r0, c->valid_d + r0, V);
             LAUNCH_CHECK();
         }
         if (logits_out) /* parity path: copy the scored rows of this chunk */
@@ -803,7 +819,8 @@ static int open_impl(const pg_model *m, const pg_backend_config *cfg, int batch,
     CUDA_CHECK(cudaMemcpyAsync(c->w32, m->mem, m->n_params * 4, cudaMemcpyHostToDevice,
                                c->stream));
     if (c->bf16) {
-        LAUNCH(CEIL_DIV(m->n_params, 256), 256, 0, c->stream, convert_kernel<bf16>, (bf16 *)c->wact, c->w32, m->n_params);
+        LAUNCH(CEIL_DIV(m->n_params, 256), 256, 0, c->stream, convert_kernel<bf16>, (bf16 *)c->wact,
+               c->w32, m->n_params);
         LAUNCH_CHECK();
     }
     /* sinusoids of distance span-1-t, as model.c computes them */

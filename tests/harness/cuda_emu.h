@@ -196,7 +196,8 @@ inline cublasStatus_t cublasSetStream(cublasHandle_t, cudaStream_t) { return 0; 
 inline cublasStatus_t cublasSetMathMode(cublasHandle_t, cublasMath_t) { return 0; }
 inline float emu_ld(const void *p, cudaDataType t, size_t i)
 {
-    return t == CUDA_R_32F ? ((const float *)p)[i] : __bfloat162float(((const __nv_bfloat16 *)p)[i]);
+    return t == CUDA_R_32F ? ((const float *)p)[i]
+                           : __bfloat162float(((const __nv_bfloat16 *)p)[i]);
 }
 /* column-major C[m, n] = alpha op(A) op(B) + beta C, fp32 sums in k order */
 inline cublasStatus_t cublasGemmEx(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb,
@@ -209,8 +210,10 @@ inline cublasStatus_t cublasGemmEx(cublasHandle_t, cublasOperation_t ta, cublasO
         for (int i = 0; i < m; i++) {
             float acc = 0.0f;
             for (int l = 0; l < k; l++) {
-                float a = emu_ld(A, at, ta == CUBLAS_OP_N ? (size_t)l * lda + i : (size_t)i * lda + l);
-                float b = emu_ld(B, bt, tb == CUBLAS_OP_N ? (size_t)j * ldb + l : (size_t)l * ldb + j);
+                float a =
+                    emu_ld(A, at, ta == CUBLAS_OP_N ? (size_t)l * lda + i : (size_t)i * lda + l);
+                float b =
+                    emu_ld(B, bt, tb == CUBLAS_OP_N ? (size_t)j * ldb + l : (size_t)l * ldb + j);
                 acc += a * b;
             }
             size_t at_ = (size_t)j * ldc + i;
@@ -255,11 +258,26 @@ template <typename... A> inline cublasStatus_t cublasLtMatrixLayoutCreate(A...) 
 inline cublasStatus_t cublasLtMatrixLayoutDestroy(cublasLtMatrixLayout_t) { return 0; }
 template <typename... A> inline cublasStatus_t cublasLtMatmulPreferenceCreate(A...) { return 15; }
 inline cublasStatus_t cublasLtMatmulPreferenceDestroy(cublasLtMatmulPreference_t) { return 0; }
-template <typename... A> inline cublasStatus_t cublasLtMatmulPreferenceSetAttribute(A...) { return 15; }
-template <typename... A> inline cublasStatus_t cublasLtMatmulAlgoGetHeuristic(A...) { return 15; }
-template <typename... A> inline cublasStatus_t cublasLtMatmulAlgoConfigSetAttribute(A...) { return 15; }
-template <typename... A> inline cublasStatus_t cublasLtMatmulAlgoCheck(A...) { return 15; }
-template <typename... A> inline cublasStatus_t cublasLtMatmul(A...) { return 15; }
+template <typename... A> inline cublasStatus_t cublasLtMatmulPreferenceSetAttribute(A...)
+{
+    return 15;
+}
+template <typename... A> inline cublasStatus_t cublasLtMatmulAlgoGetHeuristic(A...)
+{
+    return 15;
+}
+template <typename... A> inline cublasStatus_t cublasLtMatmulAlgoConfigSetAttribute(A...)
+{
+    return 15;
+}
+template <typename... A> inline cublasStatus_t cublasLtMatmulAlgoCheck(A...)
+{
+    return 15;
+}
+template <typename... A> inline cublasStatus_t cublasLtMatmul(A...)
+{
+    return 15;
+}
 
 /* A pool of CPU threads that play the threads of one block; kept across
  * launches (creating a thread per CUDA thread per block was far too slow).

@@ -191,7 +191,8 @@ static void test_evict_and_compress(void **state)
                                          : &x[((size_t)a * W + r - ml[a]) * d];
             for (int k = 0; k < d; k++)
                 assert_true(ev[((size_t)a * ev_rows + r) * d + k] == src[k]);
-            assert_true(evu[(size_t)a * ev_rows + r] == (r < ml[a] ? usage[(size_t)p * nm + r] : 0.0f));
+            assert_true(evu[(size_t)a * ev_rows + r] ==
+                        (r < ml[a] ? usage[(size_t)p * nm + r] : 0.0f));
         }
     /* dilated conv im2col: G[j, i c + t] = ev[j c + c-1 - (c-1-t) D][i] */
     const int D = 3;
@@ -271,8 +272,9 @@ static void test_layernorm_and_classifier(void **state)
             v += (in[(size_t)r * d + i] - m) * (in[(size_t)r * d + i] - m);
         v /= d;
         for (int i = 0; i < d; i++)
-            close(out[(size_t)r * d + i], (in[(size_t)r * d + i] - m) / std::sqrt(v + 1e-5) * w[i] + b[i],
-                  1e-5, "layernorm");
+            close(out[(size_t)r * d + i],
+                  (in[(size_t)r * d + i] - m) / std::sqrt(v + 1e-5) * w[i] + b[i], 1e-5,
+                  "layernorm");
     }
     vecf logits = randv((size_t)rows * V, g, 8.0f), nll(rows, -1.0f);
     uint32_t tgt[rows] = {0, 5, 1099, 77, 3};
