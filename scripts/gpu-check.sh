@@ -98,6 +98,10 @@ if part tests; then
       npass=$(echo "$res" | grep '^ok' | grep -vc '# SKIP')
       say "tests $t: $npass passed, $nok failed, $nskip skipped$(echo "$res" | grep -m1 '# SKIP' | sed 's/.*# SKIP/ (/; s/$/)/')"
       [ "$nok" = 0 ] || fail "tests $t"
+      # on a GPU machine a skipped GPU test is a failure: the GPU was not usable
+      if [ "$CPU_ONLY" != 1 ] && [ "$t" = tests/harness/test_gpu.py ] && [ "$nskip" != 0 ]; then
+        fail "tests $t skipped on a GPU machine"
+      fi
     done
     if build/tests/harness_backend_test >> "$LOG" 2>&1; then say "tests harness_backend_test: ok"
     else fail "tests harness_backend_test"; fi
