@@ -94,6 +94,7 @@ typedef struct built_book {
     pg_encoded enc;
     uint64_t *freqs;
     uint64_t n_bytes;
+    uint8_t sha256[32]; /* of the text: what tells PG-19's own books from others */
     int failed;
     pg_error err;
 } built_book;
@@ -178,6 +179,7 @@ static int cmd_build(opts *o)
                     goto done;
             }
             x->n_bytes = len;
+            pg_sha256(text, len, x->sha256);
             x->failed = 0;
         done:
             free(text);
@@ -203,8 +205,9 @@ static int cmd_build(opts *o)
                                                 pg_encoder_model_sha256(enc), freqs != NULL,
                                                 &err)) < 0)
                 break;
-            if ((rc = pg_shard_writer_add_book(w, ref->id, x->n_bytes, x->enc.ids, x->enc.starts,
-                                               x->enc.n, x->freqs, x->enc.n_words, &err)) < 0) {
+            if ((rc = pg_shard_writer_add_book(w, ref->id, x->n_bytes, x->sha256, x->enc.ids,
+                                               x->enc.starts, x->enc.n, x->freqs, x->enc.n_words,
+                                               &err)) < 0) {
                 pg_wrap(&err, "%s", ref->path);
                 break;
             }
@@ -296,9 +299,14 @@ static int verify_against_corpus(const char *path, pg_shard *s, const pg_encoder
         rc = pg_shard_tokens(s, i, 0, b.n_tokens, ids, err);
         if (rc == 0)
             rc = pg_decode(enc, ids, b.n_tokens, &back, &blen, err);
+        uint8_t sha[32];
+        pg_sha256(text, len, sha);
         if (rc == 0 && (blen != len || memcmp(back, text, len) != 0 || len != b.n_bytes))
             rc = pg_fail(err, PG_ECORRUPT, "%s: book %" PRIu64 " does not decode to %s", path,
                          b.book_id, bp);
+        else if (rc == 0 && memcmp(sha, b.text_sha256, 32) != 0)
+            rc = pg_fail(err, PG_ECORRUPT, "%s: book %" PRIu64 ": the recorded SHA-256 is not "
+                         "that of %s", path, b.book_id, bp);
         free(ids);
         free(back);
         free(text);
@@ -360,9 +368,11 @@ static int cmd_info(opts *o)
     for (uint64_t i = 0; i < m.n_books; i++) {
         pg_shard_book b;
         pg_shard_get_book(s, i, &b, &err);
+        char bsha[65];
+        pg_hex(b.text_sha256, 32, bsha);
         printf("%s\n  {\"id\": %" PRIu64 ", \"tokens\": %" PRIu64 ", \"words\": %" PRIu64
-               ", \"bytes\": %" PRIu64 "}",
-               i ? "," : "", b.book_id, b.n_tokens, b.n_words, b.n_bytes);
+               ", \"bytes\": %" PRIu64 ", \"sha256\": \"%s\"}",
+               i ? "," : "", b.book_id, b.n_tokens, b.n_words, b.n_bytes, bsha);
     }
     printf("]}\n");
     pg_shard_close(s);

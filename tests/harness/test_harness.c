@@ -173,7 +173,7 @@ static void write_shards(void)
         pg_error err;
         assert_int_equal(pg_shard_writer_new(&w, PG_SPLIT_VALIDATION, 45, 44, sha, 1, &err), 0);
         for (int i = f ? 4 : 0; i < (f ? 7 : 4); i++)
-            assert_int_equal(pg_shard_writer_add_book(w, books[i].id, books[i].n * 3,
+            assert_int_equal(pg_shard_writer_add_book(w, books[i].id, books[i].n * 3, sha,
                                                       books[i].tok, books[i].ws, books[i].n,
                                                       books[i].freq, books[i].nw, &err), 0);
         char path[300];
@@ -473,8 +473,8 @@ static void test_eval_rejects_bad_sources(void **state)
     pg_shard_writer *w;
     uint8_t sha[32] = {0};
     assert_int_equal(pg_shard_writer_new(&w, PG_SPLIT_TEST, 45, 44, sha, 0, &err), 0);
-    assert_int_equal(pg_shard_writer_add_book(w, 1, 10, books[0].tok, books[0].ws, books[0].n,
-                                              NULL, books[0].nw, &err), 0);
+    assert_int_equal(pg_shard_writer_add_book(w, 1, 10, sha, books[0].tok, books[0].ws,
+                                              books[0].n, NULL, books[0].nw, &err), 0);
     snprintf(path, sizeof path, "%s/test-00000.pgs", nofreq);
     assert_int_equal(pg_shard_writer_write(w, path, &err), 0);
     pg_shard_writer_free(w);
@@ -483,15 +483,15 @@ static void test_eval_rejects_bad_sources(void **state)
     /* shards of one split that disagree on the vocabulary */
     sha[0] = 9;
     assert_int_equal(pg_shard_writer_new(&w, PG_SPLIT_TEST, 45, 44, sha, 1, &err), 0);
-    assert_int_equal(pg_shard_writer_add_book(w, 1, 10, books[0].tok, books[0].ws, books[0].n,
-                                              books[0].freq, books[0].nw, &err), 0);
+    assert_int_equal(pg_shard_writer_add_book(w, 1, 10, sha, books[0].tok, books[0].ws,
+                                              books[0].n, books[0].freq, books[0].nw, &err), 0);
     snprintf(path, sizeof path, "%s/test-00000.pgs", tmpdir);
     assert_int_equal(pg_shard_writer_write(w, path, &err), 0);
     pg_shard_writer_free(w);
     sha[0] = 8;
     assert_int_equal(pg_shard_writer_new(&w, PG_SPLIT_TEST, 45, 44, sha, 1, &err), 0);
-    assert_int_equal(pg_shard_writer_add_book(w, 2, 10, books[0].tok, books[0].ws, books[0].n,
-                                              books[0].freq, books[0].nw, &err), 0);
+    assert_int_equal(pg_shard_writer_add_book(w, 2, 10, sha, books[0].tok, books[0].ws,
+                                              books[0].n, books[0].freq, books[0].nw, &err), 0);
     snprintf(path, sizeof path, "%s/test-00001.pgs", tmpdir);
     assert_int_equal(pg_shard_writer_write(w, path, &err), 0);
     pg_shard_writer_free(w);

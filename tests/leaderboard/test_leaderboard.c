@@ -411,8 +411,10 @@ static int setup_fixture(void **state)
             if (pg_shard_writer_new(&w, PG_SPLIT_TEST, VOCAB, 0, vocab_sha, 1, &err))
                 SETUP_FAIL();
         }
-        if (pg_shard_writer_add_book(w, book_ids[b], n * 3 + 1, tokens, f->starts[b], n,
-                                     f->freqs[b], words, &err))
+        uint8_t text_sha[32];
+        pg_sha256(&book_ids[b], sizeof book_ids[b], text_sha); /* any per-book value */
+        if (pg_shard_writer_add_book(w, book_ids[b], n * 3 + 1, text_sha, tokens, f->starts[b],
+                                     n, f->freqs[b], words, &err))
             SETUP_FAIL();
         free(tokens);
     }
