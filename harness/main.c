@@ -251,6 +251,12 @@ static int cmd_run(const opts *o, pg_error *err)
                      "%s use %s", a, o->shards, b);
         goto done;
     }
+    /* official only if the books are PG-19's own, byte for byte */
+    if ((rc = pg_shard_source_classify(src, o->split, bs->n_books, &ri.books, err)))
+        goto done;
+    if (ri.books.kind != PG19_BOOKS_OFFICIAL)
+        fprintf(stderr, "harness: books: %s (%s): not the official split; word perplexity uses "
+                "the exact word count\n", pg19_book_set_name(ri.books.kind), ri.books.reason);
     int batch = o->batch ? o->batch : pg_get_threads() > 2 ? pg_get_threads() : 2;
     pg_eval_opts eo = {.batch = batch,
                        .window = o->window,

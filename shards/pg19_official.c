@@ -241,11 +241,11 @@ int pg19_file_list_find(const pg19_file_list *l, uint64_t id, int *split, pg19_b
     return 1;
 }
 
-static const char *const set_names[] = {"official", "pg19-subset", "custom"};
+static const char *const set_names[] = {"custom", "pg19-subset", "official"};
 
 const char *pg19_book_set_name(pg19_book_set k)
 {
-    return (int)k >= 0 && k <= PG19_BOOKS_CUSTOM ? set_names[k] : NULL;
+    return (int)k >= 0 && k <= PG19_BOOKS_OFFICIAL ? set_names[k] : NULL;
 }
 
 int pg19_book_set_from_name(const char *name)

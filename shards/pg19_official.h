@@ -55,10 +55,11 @@ uint64_t pg19_file_list_count(const pg19_file_list *l, int split);
 /* The list's entry for an id: 1 and *split, *fact filled; 0 when absent. */
 int pg19_file_list_find(const pg19_file_list *l, uint64_t id, int *split, pg19_book_fact *fact);
 
+/* Zero is custom, so that a zeroed classification never claims official. */
 typedef enum {
-    PG19_BOOKS_OFFICIAL = 0,
+    PG19_BOOKS_CUSTOM = 0,
     PG19_BOOKS_SUBSET = 1,
-    PG19_BOOKS_CUSTOM = 2
+    PG19_BOOKS_OFFICIAL = 2
 } pg19_book_set;
 
 /* "official", "pg19-subset", "custom"; NULL for anything else. */

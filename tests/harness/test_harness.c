@@ -412,7 +412,11 @@ static void test_nll_dump_and_results_json(void **state)
     json_t *wp = json_object_get(j, "word_ppl");
     assert_string_equal(json_string_value(json_object_get(wp, "normaliser")), "exact");
     assert_int_equal(json_integer_value(json_object_get(wp, "words")), words);
-    assert_false(json_is_true(json_object_get(json_object_get(j, "eval"), "official")));
+    json_t *ev = json_object_get(j, "eval");
+    assert_false(json_is_true(json_object_get(ev, "official")));
+    /* a zeroed classification is custom, never official */
+    assert_string_equal(json_string_value(json_object_get(ev, "book_set")), "custom");
+    assert_int_equal(strlen(json_string_value(json_object_get(ev, "books_sha256"))), 64);
     json_t *bk = json_object_get(j, "buckets");
     assert_int_equal(json_array_size(bk), 4);
     double bn = 0;
@@ -430,11 +434,21 @@ static void test_nll_dump_and_results_json(void **state)
     assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "model"),
                                                         "random_init_seed")), 42);
     json_decref(j);
-    /* an official split: 100 test books -> the PG-19 Table 2 normaliser */
+    /* 100 test books are not the official split by their count: only books
+     * that are PG-19's own (classified official) are */
     ri.split = "test";
     ri.split_books = 100;
     res.n_books = 100;
+    ri.books.n_books = 100;
+    ri.books.kind = PG19_BOOKS_CUSTOM;
+    assert_int_equal(pg_run_is_official(&ri, &res), 0);
+    ri.books.kind = PG19_BOOKS_SUBSET;
+    assert_int_equal(pg_run_is_official(&ri, &res), 0);
+    ri.books.kind = PG19_BOOKS_OFFICIAL;
     assert_int_equal(pg_run_is_official(&ri, &res), 1);
+    ri.books.n_books = 99; /* classified other books than were scored */
+    assert_int_equal(pg_run_is_official(&ri, &res), 0);
+    ri.books.n_books = 100;
     ri.prefix_tokens = 10;
     assert_int_equal(pg_run_is_official(&ri, &res), 0);
     res.n_books = nb;
