@@ -127,6 +127,15 @@ class OfficialMeansPG19Books(unittest.TestCase):
                  for i in range(1, 101)]
         self.assertEqual(r["eval"]["books_sha256"], lbtest.books_digest(books))
 
+    def test_shards_official_command(self):
+        for shards, split, book_set in ((self.fake, "test", "custom"),
+                                        (self.fake_ids, "test", "custom")):
+            p = run(TOOLS["shards"], "official", "--dir", shards, "--split", split, check=False)
+            self.assertEqual(p.returncode, 1)  # 0 only for the official split
+            d = json.loads(p.stdout)
+            self.assertEqual((d["book_set"], d["books"], d["pg19_books"], d["matching"]),
+                             (book_set, 100, 100, 0))
+
     def test_fake_text_under_pg19_ids_is_custom(self):
         r, _, _, stdout, _ = self.harness(self.fake_ids, "test", "fake-ids")
         self.assertEqual(r["eval"]["books"], 100)
@@ -209,6 +218,12 @@ class OfficialMeansPG19Books(unittest.TestCase):
         # in the shards), whatever is scored: score a prefix only, which keeps
         # this test fast (1.3 MB of text under the sanitizers otherwise).
         quick = ("--max-tokens-per-book", "64")
+        p = run(TOOLS["shards"], "official", "--dir", real, "--split", "validation",
+                check=False)
+        self.assertEqual(p.returncode, 1)
+        d = json.loads(p.stdout)
+        self.assertEqual((d["book_set"], d["books"], d["pg19_books"], d["matching"]),
+                         ("pg19-subset", 9, 50, 9))
         r, _, _, stdout, _ = self.harness(real, "validation", "real", quick)
         self.assert_not_official(r, "pg19-subset", stdout)
         self.assertIn("9 of PG-19's 50 validation books", stdout)
