@@ -171,6 +171,7 @@ class Fixtures(unittest.TestCase):
         for (split, bid), b in total.items():
             data = self.books[bid]
             self.assertEqual(b["bytes"], len(data))
+            self.assertEqual(b["sha256"], hashlib.sha256(data).hexdigest())
             self.assertEqual(b["words"], count_words(data), (split, bid))
         self.assertEqual(len(total), 8 + 2 + 3)
         stats = json.loads(run([SHARDS, "stats", "--dir", out]).stdout)
