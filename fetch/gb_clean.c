@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <unicode/ucnv.h>
 #include <unicode/ucnv_err.h>
@@ -729,13 +730,14 @@ static void default_cut(const char *t, size_t n, size_t *b, size_t *e, gb_clean_
         const char *nl = memchr(t + ls, '\n', n - ls);
         size_t le = nl ? (size_t)(nl - t) : n;
         size_t next = nl ? le + 1 : n;
-        /* Every marker's first letter is an S, an E or a T: most lines are
-         * rejected on one byte, without building their key. */
+        /* Every marker starts with an S, an E or "This file": most lines are
+         * rejected on a byte or two, without building their key. */
         size_t f = ls;
         while (f < le && (t[f] == '*' || t[f] == ' ' || t[f] == '\t'))
             f++;
         unsigned char c0 = f < le ? (unsigned char)toupper((unsigned char)t[f]) : 0;
-        if (c0 != 'S' && c0 != 'E' && c0 != 'T') {
+        if (c0 != 'S' && c0 != 'E' &&
+            (c0 != 'T' || le - f < 9 || strncasecmp(t + f, "this file", 9) != 0)) {
             ls = next;
             continue;
         }
