@@ -21,6 +21,7 @@
 #include "common/atomic_file.h"
 #include "common/hash.h"
 #include "common/progress.h"
+#include "harness/analyze_cmd.h"
 #include "harness/eval.h"
 #include "harness/model.h"
 #include "harness/results.h"
@@ -36,6 +37,7 @@ static void usage(FILE *f)
             "[--threads N] [--window N]\n"
             "                   [--max-books N] [--max-tokens-per-book N] "
             "[--tokenizer-name NAME]\n"
+            "                   [--memory N] [--compressed-memory N]\n"
             "       harness logits --model NAME (--weights FILE | --random-init SEED) "
             "--tokens FILE --out FILE [--window N]\n"
             "       harness info --model NAME\n"
@@ -50,6 +52,7 @@ typedef struct opts {
     int has_seed;
     uint64_t seed, max_books, max_tokens_per_book;
     int batch, threads, window;
+    int memory, compressed_memory; /* evaluation-time overrides; -1: the config's */
     double seconds;
 } opts;
 
@@ -83,8 +86,10 @@ static int parse_args(int argc, char **argv, opts *o)
         {"nll-dump", 1, 0, 'n'},     {"batch", 1, 0, 'b'},     {"threads", 1, 0, 't'},
         {"window", 1, 0, 'W'},       {"max-books", 1, 0, 'B'}, {"max-tokens-per-book", 1, 0, 'P'},
         {"tokens", 1, 0, 'T'},       {"seconds", 1, 0, 'S'},   {"tokenizer-name", 1, 0, 'k'},
+        {"memory", 1, 0, 'M'},       {"compressed-memory", 1, 0, 'C'},
         {"help", 0, 0, 'h'},         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
+    o->memory = o->compressed_memory = -1;
     o->batch = 0;
     o->seconds = 20.0;
     int c;
@@ -107,6 +112,8 @@ static int parse_args(int argc, char **argv, opts *o)
             break;
         case 'T': o->tokens = optarg; break;
         case 'k': o->tokenizer_name = optarg; break;
+        case 'M': bad = parse_int(optarg, 0, 1 << 20, &o->memory); break;
+        case 'C': bad = parse_int(optarg, 0, 1 << 20, &o->compressed_memory); break;
         case 'S': {
             char *end;
             o->seconds = strtod(optarg, &end);
@@ -184,6 +191,17 @@ static int load_model(const opts *o, pg_model **out, pg_run_info *ri, pg_model_c
         return rc;
     if ((rc = pg_model_config_load(path, cfg, ri->config_sha, err)))
         return rc;
+    /* Memory sizes are evaluation-time choices (Rae et al. 2020 tune the
+     * compressed memory at evaluation); the weights do not depend on them.
+     * The results JSON's "context" records the sizes actually used. */
+    if (o->memory >= 0)
+        cfg->memory = o->memory;
+    if (o->compressed_memory >= 0) {
+        if (cfg->compression == PG_COMPRESS_NONE && o->compressed_memory > 0)
+            return pg_fail(err, PG_EINVAL, "model %s has no compression function: "
+                           "--compressed-memory must be 0", cfg->name);
+        cfg->compressed_memory = o->compressed_memory;
+    }
     ri->cfg = cfg;
     ri->params = pg_model_param_count(cfg);
     if (!need_weights)
@@ -558,6 +576,8 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     const char *cmd = argv[1];
+    if (strcmp(cmd, "analyze") == 0)
+        return pg_analyze_main(argc - 1, argv + 1);
     opts o;
     if (parse_args(argc, argv, &o)) {
         usage(stderr);
