@@ -815,7 +815,8 @@ static const char *binary_magic(const uint8_t *s, size_t n)
         if (n >= l && !memcmp(s, m[i].magic, l)) {
             /* "BZh" is also three letters of text: require the block size digit
              * and the block magic that follow. */
-            if (i == 4 && (n < 10 || s[3] < '1' || s[3] > '9' || memcmp(s + 4, "1AY&SY", 6)))
+            int bzip2 = m[i].magic[0] == 'B';
+            if (bzip2 && (n < 10 || s[3] < '1' || s[3] > '9' || memcmp(s + 4, "1AY&SY", 6)))
                 continue;
             return m[i].what;
         }
