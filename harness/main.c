@@ -35,7 +35,7 @@ static void usage(FILE *f)
             "--random-init SEED]\n"
             "                   [--out results.json] [--nll-dump FILE] [--batch N] "
             "[--threads N] [--window N]\n"
-            "                   [--max-books N] [--max-tokens-per-book N] "
+            "                   [--max-books N | --books ID,ID,...] [--max-tokens-per-book N] "
             "[--tokenizer-name NAME]\n"
             "                   [--memory N] [--compressed-memory N]\n"
             "       harness logits --model NAME (--weights FILE | --random-init SEED) "
@@ -49,6 +49,7 @@ static void usage(FILE *f)
 
 typedef struct opts {
     const char *model, *split, *shards, *weights, *out, *nll_dump, *tokens, *tokenizer_name;
+    const char *books; /* --books: comma-separated book ids (leaderboard verify --sample) */
     int has_seed;
     uint64_t seed, max_books, max_tokens_per_book;
     int batch, threads, window;
@@ -87,7 +88,7 @@ static int parse_args(int argc, char **argv, opts *o)
         {"window", 1, 0, 'W'},       {"max-books", 1, 0, 'B'}, {"max-tokens-per-book", 1, 0, 'P'},
         {"tokens", 1, 0, 'T'},       {"seconds", 1, 0, 'S'},   {"tokenizer-name", 1, 0, 'k'},
         {"memory", 1, 0, 'M'},       {"compressed-memory", 1, 0, 'C'},
-        {"help", 0, 0, 'h'},         {0, 0, 0, 0}};
+        {"books", 1, 0, 'K'},        {"help", 0, 0, 'h'},      {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->memory = o->compressed_memory = -1;
     o->batch = 0;
@@ -114,6 +115,7 @@ static int parse_args(int argc, char **argv, opts *o)
         case 'k': o->tokenizer_name = optarg; break;
         case 'M': bad = parse_int(optarg, 0, 1 << 20, &o->memory); break;
         case 'C': bad = parse_int(optarg, 0, 1 << 20, &o->compressed_memory); break;
+        case 'K': o->books = optarg; break;
         case 'S': {
             char *end;
             o->seconds = strtod(optarg, &end);
@@ -134,6 +136,10 @@ static int parse_args(int argc, char **argv, opts *o)
     }
     if (!o->model) {
         fprintf(stderr, "harness: --model is required\n");
+        return -1;
+    }
+    if (o->books && o->max_books) {
+        fprintf(stderr, "harness: --books and --max-books exclude each other\n");
         return -1;
     }
     if (o->weights && o->has_seed) {
@@ -240,6 +246,30 @@ static const char *base_name(const char *p)
     return s ? s + 1 : p;
 }
 
+/* --books ID,ID,...: evaluate only these books, in this order. */
+static int select_books(pg_shard_source *src, const char *list, pg_error *err)
+{
+    uint64_t n = 1, *ids;
+    for (const char *p = list; *p; p++)
+        n += *p == ',';
+    if (!(ids = malloc(n * sizeof *ids)))
+        return pg_fail(err, PG_ENOMEM, "out of memory");
+    char *copy = strdup(list), *save = NULL, *tok;
+    uint64_t k = 0;
+    int rc = copy ? 0 : pg_fail(err, PG_ENOMEM, "out of memory");
+    for (tok = copy ? strtok_r(copy, ",", &save) : NULL; tok && !rc;
+         tok = strtok_r(NULL, ",", &save))
+        if (parse_u64(tok, &ids[k++]))
+            rc = pg_fail(err, PG_EINVAL, "--books: \"%s\" is not a book id", tok);
+    if (!rc && k != n)
+        rc = pg_fail(err, PG_EINVAL, "--books: empty item in \"%s\"", list);
+    if (!rc)
+        rc = pg_shard_source_select(src, ids, k, err);
+    free(copy);
+    free(ids);
+    return rc;
+}
+
 static int cmd_run(const opts *o, pg_error *err)
 {
     if (!o->split || !o->shards) {
@@ -258,6 +288,8 @@ static int cmd_run(const opts *o, pg_error *err)
     if (rc)
         goto done;
     if ((rc = pg_shard_source_open(o->shards, o->split, o->max_books, &src, err)))
+        goto done;
+    if (o->books && (rc = select_books(src, o->books, err)))
         goto done;
     const pg_book_source *bs = pg_shard_source_books(src);
     if (ri.has_weights_vocab &&

@@ -18,6 +18,10 @@ typedef struct pg_shard_source pg_shard_source;
 int pg_shard_source_open(const char *dir, const char *split, uint64_t max_books,
                          pg_shard_source **out, pg_error *err);
 void pg_shard_source_close(pg_shard_source *s);
+/* Evaluates only the books with these ids, in this order (`harness run
+ * --books`): an id not in the shards, or given twice, is an error. */
+int pg_shard_source_select(pg_shard_source *s, const uint64_t *book_ids, uint64_t n,
+                           pg_error *err);
 const pg_book_source *pg_shard_source_books(const pg_shard_source *s);
 const uint8_t *pg_shard_source_vocab_sha256(const pg_shard_source *s);
 uint64_t pg_shard_source_total_books(const pg_shard_source *s); /* before max_books */
