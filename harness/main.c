@@ -22,11 +22,13 @@
 #include "common/hash.h"
 #include "common/progress.h"
 #include "harness/analyze_cmd.h"
+#include "harness/blas_check.h"
 #include "harness/eval.h"
 #include "harness/model.h"
 #include "harness/results.h"
 #include "harness/safetensors.h"
 #include "harness/shard_source.h"
+#include "harness/train.h"
 
 static void usage(FILE *f)
 {
@@ -43,6 +45,8 @@ static void usage(FILE *f)
             "       harness info --model NAME\n"
             "       harness init --model NAME --random-init SEED --out FILE.safetensors\n"
             "       harness bench --model NAME [--seconds S] [--batch N] [--threads N]\n"
+            "       harness train --model NAME --shards DIR --out RUN_DIR [options] "
+            "(harness train --help)\n"
             "NAME is a config in models/ (ct36, txl36, ct-tiny, txl-tiny, ...) or a path to "
             "a .json config.\n");
 }
@@ -316,7 +320,8 @@ static int cmd_run(const opts *o, pg_error *err)
     fprintf(stderr, "harness: %s on %s (%llu books), batch %d, %d threads, OpenBLAS %s\n",
             cfg.name, o->split, (unsigned long long)bs->n_books, eo.batch, pg_get_threads(),
             openblas_get_corename());
-    if ((rc = pg_evaluate(m, bs, &eo, &res, err)))
+    if ((rc = pg_evaluate(m, bs, &eo, &res, err)) ||
+        (rc = pg_shard_source_check_unchanged(src, err)))
         goto done;
     ri.split = o->split;
     ri.split_books = pg_shard_source_total_books(src);
@@ -592,6 +597,8 @@ static void apply_env_defaults(char **argv)
                  __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
     if (avx512 && ct && (strcasecmp(ct, "Haswell") == 0 || strcasecmp(ct, "Zen") == 0) &&
         !getenv("PG19_KEEP_OPENBLAS_CORETYPE")) {
+        /* what to fall back to if the self-check fails (check_coretype_switch) */
+        setenv("PG19_HARNESS_CORETYPE_WAS", ct, 1);
         setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
         change = 1;
     }
@@ -603,17 +610,48 @@ static void apply_env_defaults(char **argv)
         return;
     setenv("PG19_HARNESS_ENV_APPLIED", "1", 1);
     execv("/proc/self/exe", argv);
-    /* exec failed: go on with the inherited settings */
+    /* exec failed: go on with the inherited settings (nothing was switched) */
+    unsetenv("PG19_HARNESS_CORETYPE_WAS");
+}
+
+/* In the process that apply_env_defaults switched to SkylakeX kernels: keep
+ * them only if sgemm agrees with a plain loop (harness/blas_check.h), else
+ * execute once more on the kernels the environment asked for, saying so.
+ * PG19_TEST_SGEMM_SELFCHECK_PERTURB (tests only) makes the check fail. */
+static int check_coretype_switch(char **argv)
+{
+    const char *was = getenv("PG19_HARNESS_CORETYPE_WAS");
+    if (!was)
+        return 0;
+    char orig[64];
+    snprintf(orig, sizeof orig, "%s", was);
+    unsetenv("PG19_HARNESS_CORETYPE_WAS");
+    openblas_set_num_threads(1); /* as the model calls it */
+    pg_error err = {0};
+    if (pg_sgemm_selfcheck(getenv("PG19_TEST_SGEMM_SELFCHECK_PERTURB") != NULL, &err) == 0)
+        return 0;
+    const char *core = openblas_get_corename();
+    fprintf(stderr, "harness: OpenBLAS %s kernels disagree with a plain loop (%s); falling back "
+            "to OPENBLAS_CORETYPE=%s\n", core ? core : "?", err.msg, orig);
+    setenv("OPENBLAS_CORETYPE", orig, 1);
+    execv("/proc/self/exe", argv);
+    fprintf(stderr, "harness: cannot execute itself again to fall back: %s\n", strerror(errno));
+    return -1;
 }
 
 int main(int argc, char **argv)
 {
     apply_env_defaults(argv);
+    if (check_coretype_switch(argv))
+        return 1;
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     const char *cmd = argv[1];
+    if (strcmp(cmd, "train") == 0 || strcmp(cmd, "train-grad") == 0 ||
+        strcmp(cmd, "train-bench") == 0 || strcmp(cmd, "train-export") == 0)
+        return pg_train_main(argc, argv, find_config); /* harness/train.c */
     if (strcmp(cmd, "analyze") == 0)
         return pg_analyze_main(argc - 1, argv + 1);
     opts o;

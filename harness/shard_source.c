@@ -1,8 +1,11 @@
 /* shard_source.c - see shard_source.h */
 #include "harness/shard_source.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/hash.h"
 #include "shards/shard_reader.h"
@@ -13,6 +16,7 @@ struct pg_shard_source {
     size_t n_files;
     pg_shard **shards;
     uint8_t (*sha)[32];
+    struct stat *st;      /* [n_files] each file as it was opened */
     uint64_t *first_book; /* [n_files + 1] global index of each file's first book */
     uint64_t total_books;
     uint8_t vocab_sha[32];
@@ -88,11 +92,16 @@ int pg_shard_source_open(const char *dir, const char *split, uint64_t max_books,
     s->shards = calloc(s->n_files, sizeof *s->shards);
     s->sha = calloc(s->n_files, sizeof *s->sha);
     s->first_book = calloc(s->n_files + 1, sizeof *s->first_book);
-    if (!s->shards || !s->sha || !s->first_book) {
+    s->st = calloc(s->n_files, sizeof *s->st);
+    if (!s->shards || !s->sha || !s->first_book || !s->st) {
         rc = pg_fail(err, PG_ENOMEM, "out of memory");
         goto fail;
     }
     for (size_t f = 0; f < s->n_files; f++) {
+        if (stat(s->paths[f], &s->st[f]) != 0) {
+            rc = pg_fail(err, PG_EIO, "%s: stat: %s", s->paths[f], strerror(errno));
+            goto fail;
+        }
         if ((rc = pg_shard_open(s->paths[f], 1, &s->shards[f], err)))
             goto fail;
         uint8_t md5[16];
@@ -147,8 +156,28 @@ void pg_shard_source_close(pg_shard_source *s)
     free(s->shards);
     free(s->sha);
     free(s->first_book);
+    free(s->st);
     free(s->selected);
     free(s);
+}
+
+int pg_shard_source_check_unchanged(const pg_shard_source *s, pg_error *err)
+{
+    for (size_t f = 0; f < s->n_files; f++) {
+        const struct stat *a = &s->st[f];
+        struct stat b;
+        if (stat(s->paths[f], &b) != 0)
+            return pg_fail(err, PG_EIO, "%s: changed during the run: stat: %s", s->paths[f],
+                           strerror(errno));
+        if (a->st_dev != b.st_dev || a->st_ino != b.st_ino || a->st_size != b.st_size ||
+            a->st_mtim.tv_sec != b.st_mtim.tv_sec || a->st_mtim.tv_nsec != b.st_mtim.tv_nsec)
+            return pg_fail(err, PG_EIO, "%s: changed during the run (it was %llu bytes when it "
+                           "was opened and is %llu now, or was rewritten or replaced): the "
+                           "scores may not be those of the verified shard; run again on files "
+                           "that nothing writes to", s->paths[f],
+                           (unsigned long long)a->st_size, (unsigned long long)b.st_size);
+    }
+    return 0;
 }
 
 typedef struct id_index {
