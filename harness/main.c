@@ -308,9 +308,6 @@ static int cmd_run(const opts *o, pg_error *err)
     /* official only if the books are PG-19's own, byte for byte */
     if ((rc = pg_shard_source_classify(src, o->split, bs->n_books, &ri.books, err)))
         goto done;
-    if (ri.books.kind != PG19_BOOKS_OFFICIAL)
-        fprintf(stderr, "harness: books: %s (%s): not the official split; word perplexity uses "
-                "the exact word count\n", pg19_book_set_name(ri.books.kind), ri.books.reason);
     int batch = o->batch ? o->batch : pg_get_threads() > 2 ? pg_get_threads() : 2;
     pg_eval_opts eo = {.batch = batch,
                        .window = o->window,
@@ -320,6 +317,9 @@ static int cmd_run(const opts *o, pg_error *err)
     fprintf(stderr, "harness: %s on %s (%llu books), batch %d, %d threads, OpenBLAS %s\n",
             cfg.name, o->split, (unsigned long long)bs->n_books, eo.batch, pg_get_threads(),
             openblas_get_corename());
+    if (ri.books.kind != PG19_BOOKS_OFFICIAL)
+        fprintf(stderr, "harness: books: %s (%s): not the official split; word perplexity uses "
+                "the exact word count\n", pg19_book_set_name(ri.books.kind), ri.books.reason);
     if ((rc = pg_evaluate(m, bs, &eo, &res, err)) ||
         (rc = pg_shard_source_check_unchanged(src, err)))
         goto done;
