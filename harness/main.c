@@ -335,6 +335,9 @@ static int cmd_run(const opts *o, pg_error *err)
                      "%s use %s", a, o->shards, b);
         goto done;
     }
+    /* official only if the books are PG-19's own, byte for byte */
+    if ((rc = pg_shard_source_classify(src, o->split, bs->n_books, &ri.books, err)))
+        goto done;
     char note[700], gpu[256];
     uint64_t nb = bs->n_books;
     if ((rc = pg_backend_open(m, &o->backend, o->batch, nb > 4096 ? 4096 : nb ? (int)nb : 1,
@@ -346,8 +349,13 @@ static int cmd_run(const opts *o, pg_error *err)
                        .keep_nll = o->nll_dump != NULL,
                        .progress = 1,
                        .backend = be};
-    if (dist.rank == 0)
+    if (dist.rank == 0) {
         say_device(&cfg, o->split, nb, be, note, &dist);
+        if (ri.books.kind != PG19_BOOKS_OFFICIAL)
+            fprintf(stderr, "harness: books: %s (%s): not the official split; word perplexity "
+                    "uses the exact word count\n", pg19_book_set_name(ri.books.kind),
+                    ri.books.reason);
+    }
     if ((rc = pg_evaluate_dist(&dist, m, bs, &eo, &res, err)) ||
         (rc = pg_shard_source_check_unchanged(src, err)) || dist.rank != 0)
         goto done;

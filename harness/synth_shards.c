@@ -138,9 +138,12 @@ static int synth(const char *out, const char *split, const book_len *books, uint
                 if (ws[i])
                     fr[nw++] = (uint64_t)pow(10.0, (double)(x >> 40) / (double)(1ull << 24) * 6.0);
             }
+            uint8_t text_sha[32]; /* no text: the tokens' hash (never a PG-19 book's) */
             if (!rc)
-                rc = pg_shard_writer_add_book(w, books[b].id, books[b].bytes, tok, ws, n, fr, nw,
-                                              err);
+                pg_sha256(tok, n * 4, text_sha);
+            if (!rc)
+                rc = pg_shard_writer_add_book(w, books[b].id, books[b].bytes, text_sha, tok, ws,
+                                              n, fr, nw, err);
             free(tok);
             free(ws);
             free(fr);

@@ -279,6 +279,20 @@ class TrainTest(unittest.TestCase):
         self.train(out, "--steps", "8", resume=True)
 
     def test_nan_loss_stops_with_the_step(self):
+        # finite weights that overflow in the forward (NaN weights are refused
+        # at load, test_nan_weights_are_refused)
+        W = ref_model.random_weights(MODEL, 1)
+        W["layers.1.ff.w2.bias"][:8] = 3e38
+        init = os.path.join(self.tmp, "overflow.safetensors")
+        ref_model.write_safetensors(init, W)
+        out = self.out()
+        p = self.train(out, "--steps", "5", "--batch", "2", "--init-weights", init, check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(b"step 1: loss", p.stderr)
+        self.assertIn(b"not finite", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(out, "state.bin")))
+
+    def test_nan_weights_are_refused(self):
         W = ref_model.random_weights(MODEL, 1)
         W["layers.1.ff.w2.bias"][3] = np.nan
         init = os.path.join(self.tmp, "nan.safetensors")
@@ -286,8 +300,7 @@ class TrainTest(unittest.TestCase):
         out = self.out()
         p = self.train(out, "--steps", "5", "--batch", "2", "--init-weights", init, check=False)
         self.assertNotEqual(p.returncode, 0)
-        self.assertIn(b"step 1: loss", p.stderr)
-        self.assertIn(b"not finite", p.stderr)
+        self.assertIn(b"layers.1.ff.w2.bias holds NaN", p.stderr)
         self.assertFalse(os.path.exists(os.path.join(out, "state.bin")))
 
     @unittest.skipIf(mpienv.mpirun_missing(), mpienv.mpirun_missing() or "")
