@@ -21,6 +21,7 @@
 #include "common/atomic_file.h"
 #include "common/hash.h"
 #include "common/progress.h"
+#include "harness/bench.h"
 #include "harness/eval.h"
 #include "harness/model.h"
 #include "harness/results.h"
@@ -419,100 +420,25 @@ static int cmd_init(const opts *o, pg_error *err)
     return rc;
 }
 
-/* Peak of OpenBLAS sgemm on this machine with all threads (its own
- * threading), square n = 2048. */
-static double sgemm_peak_gflops(int threads)
-{
-    int n = 2048;
-    float *a = malloc(sizeof(float) * n * n), *b = malloc(sizeof(float) * n * n),
-          *c = malloc(sizeof(float) * n * n);
-    if (!a || !b || !c) {
-        free(a);
-        free(b);
-        free(c);
-        return 0.0;
-    }
-    for (size_t i = 0; i < (size_t)n * n; i++) {
-        a[i] = (float)((i * 7) % 13) * 0.01f;
-        b[i] = (float)((i * 5) % 11) * 0.01f;
-    }
-    openblas_set_num_threads(threads);
-    double best = 0.0;
-    for (int rep = 0; rep < 5; rep++) {
-        double t0 = pg_now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c,
-                    n);
-        double g = 2.0 * n * n * (double)n / (pg_now() - t0) / 1e9;
-        best = g > best ? g : best;
-    }
-    openblas_set_num_threads(1);
-    free(a);
-    free(b);
-    free(c);
-    return best;
-}
-
 static int cmd_bench(const opts *o, pg_error *err)
 {
     pg_run_info ri;
     memset(&ri, 0, sizeof ri);
     pg_model_config c;
     pg_model *m = NULL;
-    pg_state *st = NULL;
     opts oo = *o;
     oo.has_seed = 1;
     int rc = load_model(&oo, &m, &ri, &c, 1, err);
     if (rc)
         return rc;
-    int B = o->batch ? o->batch : 2, W = o->window ? o->window : c.window;
-    if ((rc = pg_state_new(m, B, W, &st, err))) {
-        pg_model_free(m);
-        return rc;
-    }
-    uint32_t *tok = malloc(sizeof *tok * (size_t)B * W);
-    int *lens = malloc(sizeof *lens * (size_t)B);
-    if (!tok || !lens) {
-        rc = pg_fail(err, PG_ENOMEM, "out of memory");
-        goto done;
-    }
-    uint64_t x = 12345;
-    for (size_t i = 0; i < (size_t)B * W; i++) {
-        x = x * 6364136223846793005ull + 1442695040888963407ull;
-        tok[i] = (uint32_t)((x >> 33) % (uint64_t)c.vocab_size);
-    }
-    for (int b = 0; b < B; b++)
-        lens[b] = W;
     const char *core = openblas_get_corename();
-    const char *env = getenv("OPENBLAS_CORETYPE");
-    printf("machine: %d threads, OpenBLAS core %s (OPENBLAS_CORETYPE=%s)\n", pg_get_threads(),
-           core ? core : "?", env ? env : "unset");
-    /* warm-up window fills the memories, then time steady-state windows */
-    const float *lg;
-    if ((rc = pg_forward(m, st, tok, lens, &lg, err)))
-        goto done;
-    double f0 = pg_state_flops(st), t0 = pg_now(), t = 0;
-    uint64_t tokens = 0;
-    int steps = 0;
-    while ((t = pg_now() - t0) < o->seconds || steps < 2) {
-        if ((rc = pg_forward(m, st, tok, lens, &lg, err)))
-            goto done;
-        tokens += (uint64_t)B * W;
-        steps++;
-    }
-    double gf = (pg_state_flops(st) - f0) / t / 1e9;
-    printf("harness forward: %s (%.1fM params), batch %d x window %d, %d windows: "
-           "%.1f tokens/s, %.1f GFLOP/s\n",
-           c.name, ri.params / 1e6, B, W, steps, tokens / t, gf);
-    fflush(stdout);
-    /* the sgemm baseline runs after the model so that OpenBLAS's own
-     * thread pool is not spinning while the model's OpenMP threads work */
-    double peak = sgemm_peak_gflops(pg_get_threads());
-    printf("baseline: OpenBLAS sgemm 2048^3, %d threads: %.1f GFLOP/s\n", pg_get_threads(), peak);
-    printf("ratio harness / sgemm peak: %.2f\n", peak > 0 ? gf / peak : 0.0);
-done:
-    free(tok);
-    free(lens);
-    pg_state_free(st);
+    const char *env = getenv("OPENBLAS_CORETYPE"), *wait = getenv("OMP_WAIT_POLICY");
+    printf("machine: %d threads, OpenBLAS core %s (OPENBLAS_CORETYPE=%s), OMP_WAIT_POLICY=%s; "
+           "%s: %.1fM params\n",
+           pg_get_threads(), core ? core : "?", env ? env : "unset", wait ? wait : "unset",
+           c.name, ri.params / 1e6);
+    rc = pg_bench_forward(m, o->batch ? o->batch : 2, o->window ? o->window : c.window,
+                          o->seconds, stdout, err);
     pg_model_free(m);
     return rc;
 }

@@ -7,14 +7,14 @@ HARNESS_LIB_SRCS := harness/model.c harness/safetensors.c harness/eval.c harness
 HARNESS_LIBS := -lopenblas -ljansson -lm -fopenmp $(SHARD_READER_LIBS)
 
 TOOLS += harness
-harness_SRCS := $(HARNESS_LIB_SRCS) harness/main.c
+harness_SRCS := $(HARNESS_LIB_SRCS) harness/bench.c harness/main.c
 harness_LIBS := $(HARNESS_LIBS)
 
 UNIT_TESTS += harness_test
 harness_test_SRCS := $(HARNESS_LIB_SRCS) $(SHARD_WRITER_SRCS) tests/harness/test_harness.c
 harness_test_LIBS := $(HARNESS_LIBS)
 
-BENCHES += "harness/bench.sh"
+BENCHES += "$(PYTHON) harness/bench.py"
 
 # The harness objects use OpenMP pragmas.
 $(BUILD)/obj/harness/%.o: CFLAGS += -fopenmp
