@@ -63,7 +63,7 @@ def print_machine(threads, extra=""):
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     ct = os.environ.get("OPENBLAS_CORETYPE", "unset")
     print(f"machine: {cpu_model()}, {os.cpu_count()} cores, load average {load}; "
-          f"OpenBLAS core {openblas_core()} (OPENBLAS_CORETYPE={ct}); {threads} thread(s)"
+          f"OpenBLAS core {openblas_core()} (OPENBLAS_CORETYPE={ct}); threads: {threads}"
           + (f"; {extra}" if extra else ""), flush=True)
 
 
