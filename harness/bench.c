@@ -27,9 +27,9 @@ typedef struct replay {
     const pg_model_config *c;
     int B, W, span, nt, n_prod;
     product *prod;
-    float *in, *out, *k, *v, *r, *wt; /* per slot */
+    float *in, *out, *k, *v, *r; /* per slot (r shared) */
     float *qu, *ac;                   /* per thread */
-    size_t in_n, out_n, kv_n, wt_n;
+    size_t in_n, out_n, kv_n;
     double flops; /* per round */
 } replay;
 
@@ -43,7 +43,6 @@ static void replay_free(replay *r)
     free(r->k);
     free(r->v);
     free(r->r);
-    free(r->wt);
     free(r->qu);
     free(r->ac);
     free(r);
@@ -64,9 +63,9 @@ static float *alloc_filled(size_t n)
 }
 
 /* The products of one steady-state window (memories full), in the
- * forward's order: per layer q, k, v, attention, compression (conv: c
- * products of W/c rows, then the compressed rows' keys and values), o, W1,
- * W2; then the logits. */
+ * forward's order: per layer q, k, v, attention, compression (conv: one
+ * product of W/c rows over K = d c, then the compressed rows' keys and
+ * values), o, W1, W2; then the logits. */
 static int replay_new(const pg_model *m, int B, int W, int nt, replay **out, pg_error *err)
 {
     const pg_model_config *c = &m->cfg;
@@ -82,20 +81,18 @@ static int replay_new(const pg_model *m, int B, int W, int nt, replay **out, pg_
     r->W = W;
     r->nt = nt;
     r->span = c->compressed_memory + c->memory + W;
-    r->prod = calloc((size_t)L * (9 + (size_t)c->compression_rate) + 1, sizeof *r->prod);
-    r->in_n = (size_t)W * max_int(max_int(d, HD), c->d_ff);
+    r->prod = calloc((size_t)L * 10 + 1, sizeof *r->prod);
+    r->in_n = (size_t)W * max_int(max_int(d, HD), max_int(c->d_ff, d * c->compression_rate));
     r->out_n = (size_t)W * max_int(max_int(c->vocab_size, c->d_ff), max_int(d, HD));
     r->kv_n = (size_t)r->span * HD;
-    r->wt_n = conv ? (size_t)d * d : 0;
     r->in = alloc_filled(r->in_n * B);
     r->out = alloc_filled(r->out_n * B);
     r->k = alloc_filled(r->kv_n * B);
     r->v = alloc_filled(r->kv_n * B);
     r->r = alloc_filled(r->kv_n);
-    r->wt = alloc_filled(r->wt_n * B);
     r->qu = alloc_filled((size_t)nt * W * c->d_head);
     r->ac = alloc_filled((size_t)nt * 2 * W * r->span);
-    if (!r->prod || !r->in || !r->out || !r->k || !r->v || !r->r || !r->wt || !r->qu ||
+    if (!r->prod || !r->in || !r->out || !r->k || !r->v || !r->r || !r->qu ||
         !r->ac) {
         replay_free(r);
         return pg_fail(err, PG_ENOMEM, "bench: out of memory for the sgemm replay");
@@ -107,9 +104,8 @@ static int replay_new(const pg_model *m, int B, int W, int nt, replay **out, pg_
         r->prod[n++] = (product){lp->wk, W, d, HD, 0};
         r->prod[n++] = (product){lp->wv, W, d, HD, 0};
         r->prod[n++] = (product){NULL, W, c->d_head, r->span, 0};
-        if (compress && conv)
-            for (int t = 0; t < c->compression_rate; t++)
-                r->prod[n++] = (product){r->wt, g, d, d, 1}; /* wt: per slot, see exec */
+        if (compress && conv) /* one product over K = d c (model.c compress_block) */
+            r->prod[n++] = (product){lp->cw, g, d * c->compression_rate, d, 0};
         if (compress) {
             r->prod[n++] = (product){lp->wk, g, d, HD, 0};
             r->prod[n++] = (product){lp->wv, g, d, HD, 0};
@@ -141,10 +137,9 @@ static void exec(replay *r, const product *p, int b, int task, int tid)
 {
     float *in = r->in + (size_t)b * r->in_n, *out = r->out + (size_t)b * r->out_n;
     if (p->w) {
-        const float *w = p->w == r->wt ? r->wt + (size_t)b * r->wt_n : p->w;
         int n0 = task * REPLAY_CHUNK, n1 = n0 + REPLAY_CHUNK < p->N ? n0 + REPLAY_CHUNK : p->N;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, p->M, n1 - n0, p->K, 1.0f, in, p->K,
-                    w + (size_t)n0 * p->K, p->K, p->accumulate ? 1.0f : 0.0f, out + n0, p->N);
+                    p->w + (size_t)n0 * p->K, p->K, p->accumulate ? 1.0f : 0.0f, out + n0, p->N);
         return;
     }
     int HD = r->c->n_head * r->c->d_head, dh = p->K, K = p->N, L = p->M, h = task;
@@ -235,15 +230,18 @@ int pg_bench_forward(const pg_model *m, int B, int W, double seconds, FILE *f, p
     }
     for (int b = 0; b < B; b++)
         lens[b] = W;
-    /* warm-up: memories filled (three windows reach the steady state of a
-     * compressed memory), replay buffers and OpenBLAS touched */
+    /* warm-up: memory and compressed memory filled (the steady state the
+     * replay's shapes assume), replay buffers and OpenBLAS touched */
     const float *lg;
-    for (int i = 0; i < 3; i++)
+    int warm = 1 + (c->memory + W - 1) / W;
+    if (c->compressed_memory > 0)
+        warm += (c->compressed_memory * c->compression_rate + W - 1) / W;
+    for (int i = 0; i < warm; i++)
         if ((rc = pg_forward(m, st, tok, lens, &lg, err)))
             goto done;
     replay_round(rp);
     int n = 0;
-    double t_start = pg_now();
+    double t_start = pg_now(), fw = 0.0;
     while (n < cap && (n < BENCH_MIN_PAIRS || pg_now() - t_start < seconds)) {
         double f0 = pg_state_flops(st), t0 = pg_now();
         if ((rc = pg_forward(m, st, tok, lens, &lg, err)))
@@ -252,7 +250,8 @@ int pg_bench_forward(const pg_model *m, int B, int W, double seconds, FILE *f, p
         replay_round(rp);
         double t2 = pg_now();
         tps[n] = (double)B * W / (t1 - t0);
-        gf[n] = (pg_state_flops(st) - f0) / (t1 - t0) / 1e9;
+        fw = pg_state_flops(st) - f0;
+        gf[n] = fw / (t1 - t0) / 1e9;
         peak[n] = rp->flops / (t2 - t1) / 1e9;
         ratio[n] = gf[n] / peak[n];
         n++;
@@ -262,8 +261,10 @@ int pg_bench_forward(const pg_model *m, int B, int W, double seconds, FILE *f, p
     print_stat(f, tps, n, tmp, "tokens/s");
     fprintf(f, ", ");
     print_stat(f, gf, n, tmp, "GFLOP/s");
-    fprintf(f, "\nsgemm replay (baseline: the window's %d products as the same cblas_sgemm "
-               "calls, same threads, nothing else): ", rp->n_prod);
+    fprintf(f, "; %.0f FLOP per window\n", fw);
+    fprintf(f, "sgemm replay (baseline: the window's %d products as the same cblas_sgemm "
+               "calls, same threads, nothing else; %.0f FLOP per window): ",
+            rp->n_prod, rp->flops);
     print_stat(f, peak, n, tmp, "GFLOP/s");
     double med = quantile(peak, n, 0.5, tmp);
     double iqr = (quantile(peak, n, 0.75, tmp) - quantile(peak, n, 0.25, tmp)) / med;

@@ -403,8 +403,8 @@ struct pg_state {
     float *usage_part;        /* [B, H, n_m] */
     float *scratch;           /* per thread: qu, qv [W, dh]; ac, bd [W, span] */
     size_t scratch_per_thread;
-    /* per thread, for compression: [n_m+W, d] x3, [d, d], [n_m+W], [n_m+W, HD] x2 */
-    float *comp_in, *comp_out, *comp_gather, *comp_w, *comp_usage, *comp_k, *comp_v;
+    /* per thread, for compression: [n_m+W, d] x3, [n_m+W], [n_m+W, HD] x2 */
+    float *comp_in, *comp_out, *comp_gather, *comp_usage, *comp_k, *comp_v;
     int *comp_idx;            /* per thread [n_m+W] */
     float *logits;            /* [B*W, V] */
     /* per slot: first row in x, first row in k/v, rows in k/v, first new row in k/v */
@@ -448,12 +448,12 @@ int pg_state_new(const pg_model *m, int n_slots, int window, pg_state **out, pg_
         B * W * d, B * W * d, B * W * hd, B * W * hd, B * W * (size_t)c->d_ff,
         B * span * hd, B * span * hd, span * d, L * span * hd,
         B * (size_t)c->n_head * nm, nt * s->scratch_per_thread,
-        nt * (nm + W) * d, nt * (nm + W) * d, nt * (nm + W) * d, nt * d * d, nt * (nm + W),
+        nt * (nm + W) * d, nt * (nm + W) * d, nt * (nm + W) * d, nt * (nm + W),
         nt * (nm + W) * hd, nt * (nm + W) * hd,
         B * W * (size_t)c->vocab_size};
     float **ptrs[] = {&s->mem, &s->kmem, &s->vmem, &s->kcm, &s->vcm, &s->usage, &s->x, &s->ln,
                       &s->q, &s->att, &s->ff, &s->k, &s->v, &s->pos, &s->r, &s->usage_part,
-                      &s->scratch, &s->comp_in, &s->comp_out, &s->comp_gather, &s->comp_w,
+                      &s->scratch, &s->comp_in, &s->comp_out, &s->comp_gather,
                       &s->comp_usage, &s->comp_k, &s->comp_v, &s->logits};
     size_t n = sizeof sizes / sizeof sizes[0], total = 0;
     for (size_t i = 0; i < n; i++)
@@ -742,27 +742,22 @@ static void compress_block(job *j, const pg_model_config *cfg, const pg_layer_pa
         /* out[j] = b + sum_t W[:, :, t] x[p_t(j)]; plain conv: p_t(j) = j c + t;
          * dilated: p_t(j) = j c + c-1 - (c-1-t) D, zero where p < 0 (that is a
          * conv1d with stride c, dilation D and (c-1)(D-1) zeros of left
-         * padding). */
+         * padding). As one product over K = d c with the weights as stored
+         * ([d, d, c] is [d, d c] with column i c + t): out = X W^T + b where
+         * X[j, i c + t] = x[p_t(j), i]. */
         int D = cfg->compression == PG_COMPRESS_CONV ? 1 : cfg->dilation;
-        float *gathered = s->comp_gather + (size_t)tid * rows * d;
-        float *wt = s->comp_w + (size_t)tid * d * d;
+        float *X = s->comp_gather + (size_t)tid * rows * d; /* [g, d c] */
         for (int jj = 0; jj < g; jj++)
-            memcpy(out + (size_t)jj * d, lp->cb, sizeof(float) * (size_t)d);
-        for (int t = 0; t < c; t++) {
-            for (int o = 0; o < d; o++) /* W_t[o, i] = W[o, i, t] */
-                for (int i = 0; i < d; i++)
-                    wt[(size_t)o * d + i] = lp->cw[((size_t)o * d + i) * c + t];
-            for (int jj = 0; jj < g; jj++) {
+            for (int t = 0; t < c; t++) {
                 long p = cfg->compression == PG_COMPRESS_CONV
                              ? (long)jj * c + t
                              : (long)jj * c + (c - 1) - (long)(c - 1 - t) * D;
-                if (p >= 0)
-                    memcpy(gathered + (size_t)jj * d, in + (size_t)p * d, sizeof(float) * d);
-                else
-                    memset(gathered + (size_t)jj * d, 0, sizeof(float) * d);
+                float *x = X + (size_t)jj * d * c + t;
+                const float *src = in + (size_t)(p >= 0 ? p : 0) * d;
+                for (int i = 0; i < d; i++)
+                    x[(size_t)i * c] = p >= 0 ? src[i] : 0.0f;
             }
-            matmul(j, out, d, gathered, d, wt, NULL, g, d, d, 1);
-        }
+        matmul(j, out, d, X, d * c, lp->cw, lp->cb, g, d * c, d, 0);
         break;
     }
     case PG_COMPRESS_MAX_POOL:

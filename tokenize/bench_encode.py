@@ -10,8 +10,8 @@ Model: the 32,000-piece vocabulary the harness models use, trained by
 build/bench/ under a hash of the book list and options, so reruns reuse it.
 Without the corpus: 8,000 pieces trained on the demo books (data/demo/pg19).
 
-Text: every raw Gutenberg text under $PG19_TEST_CORPUS (about 50 MB), else
-the demo books.
+Text: the raw Gutenberg texts under $PG19_TEST_CORPUS, whole files in order
+until PG19_BENCH_TOKENIZE_MB (default 16) megabytes, else the demo books.
 
 Runs alternate (common/benchlib.py): spm_encode (one thread), then ours with
 1 and with 2 threads, 5 rounds after a warm-up round; medians and spread of
@@ -95,8 +95,12 @@ def main():
     shutil.rmtree(books, ignore_errors=True)
     os.makedirs(os.path.join(books, "train"))
     text = os.path.join(WORK, "text.txt")
+    limit = float(os.environ.get("PG19_BENCH_TOKENIZE_MB", "16")) * 1e6
     with open(text, "wb") as out:
         for i, f in enumerate(files, 1):
+            if out.tell() >= limit:
+                files = files[:i - 1]
+                break
             data = open(f, "rb").read()
             out.write(data)
             os.symlink(os.path.abspath(f), os.path.join(books, "train", f"{i}.txt"))
