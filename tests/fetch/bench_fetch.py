@@ -36,7 +36,7 @@ import benchlib  # noqa: E402
 
 N_FILES = int(os.environ.get("BENCH_FETCH_FILES", "2000"))
 JOBS = int(os.environ.get("BENCH_FETCH_JOBS", "16"))
-BACKLOG = 1024
+BACKLOG = int(os.environ.get("BENCH_FETCH_BACKLOG", "1024"))  # 5 shows the drop check fail
 NETNS_ENV = "PG19_BENCH_FETCH_NETNS"
 
 
