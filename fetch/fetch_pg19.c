@@ -15,6 +15,7 @@
 #include "common/atomic_file.h"
 #include "common/hash.h"
 #include "common/progress.h"
+#include "fetch/dir_lock.h"
 #include "fetch/gcs_listing.h"
 #include "fetch/manifest.h"
 #include "fetch/transfer.h"
@@ -29,7 +30,8 @@ typedef struct pg19_opts {
     const char *out, *base, *bucket, *sha_list;
     int want[3];
     int jobs, retries, recheck;
-    long limit, stall_s;
+    long limit;
+    speed_limits speed;
 } pg19_opts;
 
 /* ---- expected SHA-256 per file (optional, e.g. pg19_files_derived.tsv) ---- */
@@ -227,7 +229,11 @@ static void usage(FILE *fp)
             "  --bucket NAME        bucket (default " DEFAULT_BUCKET ")\n"
             "  --sha256-list TSV    also require SHA-256 from a list (split, book_id, bytes, sha256)\n"
             "  --retries N          attempts per file (default 8)\n"
-            "  --stall-timeout S    abort a transfer idle for S seconds, then retry (default 60)\n"
+            "  --stall-timeout S    abort a transfer that moves less than --min-rate over S\n"
+            "                       seconds, then retry (default 60)\n"
+            "  --min-rate B         bytes per second a transfer must keep up (default 1024)\n"
+            "  --deadline S         give up one attempt at a file after S seconds; the next\n"
+            "                       attempt resumes where it stopped (default 1800)\n"
             "  --recheck            re-hash files the manifest already lists as verified\n");
 }
 
@@ -254,7 +260,7 @@ static int parse_opts(int argc, char **argv, pg19_opts *o)
     o->jobs = 16;
     o->retries = 8;
     o->limit = -1;
-    o->stall_s = 60;
+    o->speed = (speed_limits){.min_rate = 1024, .window_s = 60, .deadline_s = 1800};
     o->want[0] = o->want[1] = o->want[2] = 1;
     static const struct option longopts[] = {
         {"out", required_argument, 0, 'o'},        {"split", required_argument, 0, 's'},
@@ -262,6 +268,7 @@ static int parse_opts(int argc, char **argv, pg19_opts *o)
         {"base-url", required_argument, 0, 'b'},   {"bucket", required_argument, 0, 'B'},
         {"sha256-list", required_argument, 0, 'S'}, {"retries", required_argument, 0, 'r'},
         {"stall-timeout", required_argument, 0, 't'}, {"recheck", no_argument, 0, 'R'},
+        {"min-rate", required_argument, 0, 'm'},   {"deadline", required_argument, 0, 'D'},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
     int ch;
     optind = 1;
@@ -276,7 +283,9 @@ static int parse_opts(int argc, char **argv, pg19_opts *o)
         case 'j': if (int_arg("--jobs", optarg, 1, 256, &v)) return 2; o->jobs = (int)v; break;
         case 'r': if (int_arg("--retries", optarg, 1, 100, &v)) return 2; o->retries = (int)v; break;
         case 'l': if (int_arg("--limit", optarg, 0, LONG_MAX, &v)) return 2; o->limit = v; break;
-        case 't': if (int_arg("--stall-timeout", optarg, 1, 86400, &v)) return 2; o->stall_s = v; break;
+        case 't': if (int_arg("--stall-timeout", optarg, 1, 86400, &v)) return 2; o->speed.window_s = v; break;
+        case 'm': if (int_arg("--min-rate", optarg, 1, 1L << 30, &v)) return 2; o->speed.min_rate = v; break;
+        case 'D': if (int_arg("--deadline", optarg, 1, 7 * 86400, &v)) return 2; o->speed.deadline_s = v; break;
         case 's': {
             o->want[0] = o->want[1] = o->want[2] = 0;
             char *copy = strdup(optarg), *save = NULL;
@@ -322,7 +331,7 @@ static int list_split(const pg19_opts *o, const char *base, const char *split, c
     gcs_object_list l = {0};
     char prefix[32];
     snprintf(prefix, sizeof prefix, "%s/", split);
-    int rc = gcs_list(base, o->bucket, prefix, rp, o->stall_s, &l, err);
+    int rc = gcs_list(base, o->bucket, prefix, rp, &o->speed, &l, err);
     if (rc) {
         gcs_object_list_free(&l);
         return rc;
@@ -366,6 +375,11 @@ static int list_split(const pg19_opts *o, const char *base, const char *split, c
         }
     if (k == 0)
         fprintf(stderr, "fetch pg19: warning: no books listed under %s\n", prefix);
+    if (*n + k > GCS_MAX_ITEMS) {
+        free(arr);
+        return pg_fail(err, PG_ELIMIT, "listing: more than %d objects in all (PG-19 has 28,753)",
+                       GCS_MAX_ITEMS);
+    }
     if (o->limit >= 0 && (size_t)o->limit < k)
         k = (size_t)o->limit;
     wanted *grown = realloc(*items, (*n + k + 1) * sizeof **items);
@@ -384,7 +398,7 @@ static int list_metadata(const pg19_opts *o, const char *base, const retry_polic
                          pg_error *err)
 {
     gcs_object_list l = {0};
-    int rc = gcs_list(base, o->bucket, "metadata.csv", rp, o->stall_s, &l, err);
+    int rc = gcs_list(base, o->bucket, "metadata.csv", rp, &o->speed, &l, err);
     if (rc == PG_OK) {
         rc = pg_fail(err, PG_ENOTFOUND, "listing: metadata.csv is not in bucket %s", o->bucket);
         for (size_t i = 0; i < l.n; i++)
@@ -442,6 +456,7 @@ int fetch_cmd_pg19(int argc, char **argv)
     size_t n_jobs = 0;
     char man_path[4096];
     snprintf(man_path, sizeof man_path, "%s/MANIFEST.tsv", o.out);
+    dir_lock lock = {.fd = -1};
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
     retry_policy rp;
@@ -449,6 +464,9 @@ int fetch_cmd_pg19(int argc, char **argv)
     rp.max_attempts = o.retries;
 
     if (o.sha_list && (rc = sha_list_load(o.sha_list, &shas, &err)))
+        goto done;
+    /* 0. one run per output folder, before anything in it is read or written */
+    if ((rc = pg_mkdirs(o.out, &err)) || (rc = dir_lock_acquire(&lock, o.out, &err)))
         goto done;
     /* 1. the listing */
     items = calloc(1, sizeof *items);
@@ -478,8 +496,21 @@ int fetch_cmd_pg19(int argc, char **argv)
     snprintf(dir, sizeof dir, "%s/.partial", o.out);
     if ((rc = pg_mkdirs(dir, &err)))
         goto done;
-    if ((rc = manifest_load(&man, man_path, &err)))
+    rc = manifest_load(&man, man_path, &err);
+    if (rc == PG_ECORRUPT || rc == PG_ELIMIT) {
+        /* Every file it could list is on disk: start from an empty manifest;
+         * the loop below re-hashes each file present against the listing and
+         * records those that match (the rest are downloaded again). */
+        fprintf(stderr,
+                "fetch pg19: warning: %s; rebuilding it from the files on disk (each is re-hashed "
+                "against the listing)\n",
+                err.msg);
+        rc = PG_OK;
+    } else if (rc) {
+        pg_wrap(&err, "cannot read the manifest (remove it, and a rerun rebuilds it from the files "
+                      "on disk)");
         goto done;
+    }
     jobs = calloc(n_items, sizeof *jobs);
     job_items = calloc(n_items, sizeof *job_items);
     if (!jobs || !job_items) {
@@ -563,11 +594,16 @@ int fetch_cmd_pg19(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     run_ctx ctx = {.man = &man, .man_path = man_path, .out = o.out, .want = o.want, .jobs = jobs,
                    .job_items = job_items, .last_save = pg_now()};
-    xfer_options xo = {.jobs = o.jobs, .stall_s = o.stall_s, .connect_timeout_s = 30, .retry = rp,
+    xfer_options xo = {.jobs = o.jobs, .speed = o.speed, .connect_timeout_s = 30, .retry = rp,
                        .stop = &stop_flag, .progress_label = "fetch pg19",
                        .on_verified = on_verified, .ud = &ctx};
     xfer_stats stats = {0};
     int xrc = xfer_run(jobs, n_jobs, &xo, &stats, &err);
+    /* each failure first: a manifest that cannot be saved (a full disk) must not hide them */
+    for (size_t i = 0; i < n_jobs; i++)
+        if (!jobs[i].ok && jobs[i].error[0] && xrc != PG_EINTR)
+            fprintf(stderr, "fetch pg19: FAILED %s after %d attempt(s): %s\n", jobs[i].label,
+                    jobs[i].attempts, jobs[i].error);
     int src = checkpoint(o.out, o.want, &man, man_path, ctx.save_failed ? &ctx.save_err : &err);
     if (ctx.save_failed || src) {
         rc = src ? src : PG_EIO;
@@ -575,10 +611,6 @@ int fetch_cmd_pg19(int argc, char **argv)
             err = ctx.save_err;
         goto done;
     }
-    for (size_t i = 0; i < n_jobs; i++)
-        if (!jobs[i].ok && jobs[i].error[0] && xrc != PG_EINTR)
-            fprintf(stderr, "fetch pg19: FAILED %s after %d attempt(s): %s\n", jobs[i].label,
-                    jobs[i].attempts, jobs[i].error);
     rc = xrc;
     if (rc == PG_OK && listing_problems)
         rc = pg_fail(&err, PG_ECORRUPT, "%llu files could not be checked against the SHA-256 list",
@@ -605,6 +637,7 @@ done:
     free(items);
     free(shas.e);
     manifest_free(&man);
+    dir_lock_release(&lock);
     free(base);
     curl_global_cleanup();
     return exit_code;

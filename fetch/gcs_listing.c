@@ -56,10 +56,37 @@ static int parse_size(json_t *v, uint64_t *out)
     return 0;
 }
 
+/* An upper bound on the number of JSON values in the text: separators and
+ * openers outside strings, plus one. Cheap, and done before parsing. */
+static size_t count_json_values(const char *json, size_t len)
+{
+    size_t n = 1;
+    int in_string = 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = json[i];
+        if (in_string) {
+            if (ch == '\\')
+                i++;
+            else if (ch == '"')
+                in_string = 0;
+        } else if (ch == '"') {
+            in_string = 1;
+        } else if (ch == ',' || ch == '[' || ch == '{') {
+            n++;
+        }
+    }
+    return n;
+}
+
 int gcs_parse_listing_page(const char *json, size_t len, const char *source, gcs_object_list *out,
                            char **next_token, pg_error *err)
 {
     *next_token = NULL;
+    if (count_json_values(json, len) > GCS_MAX_PAGE_VALUES)
+        return pg_fail(err, PG_ELIMIT,
+                       "%s: listing page has more than %d JSON values (a page of 1,000 objects "
+                       "has about 20,000): refusing it as hostile",
+                       source, GCS_MAX_PAGE_VALUES);
     json_error_t jerr;
     json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
@@ -73,6 +100,13 @@ int gcs_parse_listing_page(const char *json, size_t len, const char *source, gcs
     json_t *items = json_object_get(root, "items");
     if (items && !json_is_array(items)) {
         rc = pg_fail(err, PG_ECORRUPT, "%s: \"items\" is not an array", source);
+        goto out;
+    }
+    if (out->n + json_array_size(items) > GCS_MAX_ITEMS) {
+        rc = pg_fail(err, PG_ELIMIT,
+                     "%s: listing has more than %d objects (PG-19 has 28,753): refusing it as "
+                     "hostile or not PG-19's",
+                     source, GCS_MAX_ITEMS);
         goto out;
     }
     size_t i;
@@ -188,7 +222,7 @@ static void sleep_s(double s)
 }
 
 int gcs_list(const char *base_url, const char *bucket, const char *prefix, const retry_policy *rp,
-             long stall_s, gcs_object_list *out, pg_error *err)
+             const speed_limits *speed, gcs_object_list *out, pg_error *err)
 {
     CURL *c = curl_easy_init();
     if (!c)
@@ -223,8 +257,7 @@ int gcs_list(const char *base_url, const char *bucket, const char *prefix, const
             curl_easy_setopt(c, CURLOPT_HEADERDATA, &retry_after);
             curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
             curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
-            curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-            curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, stall_s);
+            speed_limits_apply(c, speed);
             curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
             curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
             CURLcode cc = curl_easy_perform(c);
@@ -255,18 +288,23 @@ int gcs_list(const char *base_url, const char *bucket, const char *prefix, const
             }
             sleep_s(retry_delay(rp, attempt, retry_after, &seed));
         }
-        if (rc == PG_OK) {
-            free(token);
-            token = NULL;
+        char *prev = token;
+        token = NULL;
+        if (rc == PG_OK)
             rc = gcs_parse_listing_page(b.data ? b.data : "", b.len, url, out, &token, err);
-        }
         free(b.data);
         free(url);
+        if (rc == PG_OK && token && prev && strcmp(token, prev) == 0)
+            rc = pg_fail(err, PG_ECORRUPT, "listing of prefix %s: page %d names itself as the next page",
+                         prefix, page + 1);
+        free(prev);
         if (rc != PG_OK || !token)
             break;
         if (page + 1 == GCS_MAX_PAGES)
-            rc = pg_fail(err, PG_ELIMIT, "listing of prefix %s: more than %d pages", prefix,
-                         GCS_MAX_PAGES);
+            rc = pg_fail(err, PG_ELIMIT,
+                         "listing of prefix %s: more than %d listing pages (PG-19 needs about 30): "
+                         "refusing an endless listing",
+                         prefix, GCS_MAX_PAGES);
     }
     free(token);
     curl_free(eprefix);

@@ -1,6 +1,6 @@
 # fetch/: getting PG-19. `fetch pg19` downloads the official release
 # (gcs_listing + transfer + manifest); see fetch/README.md.
-FETCH_CORE_SRCS := fetch/retry.c fetch/gcs_listing.c fetch/transfer.c fetch/manifest.c
+FETCH_CORE_SRCS := fetch/retry.c fetch/gcs_listing.c fetch/transfer.c fetch/manifest.c fetch/dir_lock.c
 FETCH_CORE_LIBS := -lcurl -ljansson
 
 # The Project Gutenberg subcommands (catalog, gutenberg, clean, split).

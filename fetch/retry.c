@@ -94,3 +94,10 @@ int retry_header_after(const char *line, size_t len, double *seconds)
     *seconds = retry_parse_after(v);
     return 1;
 }
+
+void speed_limits_apply(CURL *c, const speed_limits *s)
+{
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, s->min_rate);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, s->window_s);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, s->deadline_s);
+}

@@ -38,4 +38,17 @@ double retry_parse_after(const char *value);
  * returns 1; otherwise returns 0 and leaves *seconds alone. */
 int retry_header_after(const char *line, size_t len, double *seconds);
 
+/* When a transfer is too slow to wait for: less than min_rate bytes/s on
+ * average over window_s seconds (a stall, or a server that trickles a few
+ * bytes a second), or one attempt longer than deadline_s. Both fail with
+ * CURLE_OPERATION_TIMEDOUT, which is retried (a download resumes). */
+typedef struct speed_limits {
+    long min_rate;   /* bytes per second, >= 1 */
+    long window_s;   /* >= 1 */
+    long deadline_s; /* 0: no deadline */
+} speed_limits;
+
+/* Sets CURLOPT_LOW_SPEED_LIMIT, CURLOPT_LOW_SPEED_TIME and CURLOPT_TIMEOUT. */
+void speed_limits_apply(CURL *c, const speed_limits *s);
+
 #endif

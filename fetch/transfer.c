@@ -185,7 +185,11 @@ typedef struct engine {
     size_t *placing;       /* verified jobs waiting for sync + rename */
     size_t n_placing;
     double first_placing_at;
+    pg_hasher *check;      /* re-hashes files on disk before placement */
+    char *check_buf;
 } engine;
+
+#define CHECK_BUF_BYTES (256u << 10)
 
 static void mark_done(engine *e, xfer_job *j)
 {
@@ -214,25 +218,85 @@ static void queue_placement(engine *e, xfer_job *j)
     e->placing[e->n_placing++] = (size_t)(j - e->jobs);
 }
 
+static void schedule_retry(engine *e, xfer_job *j, int fatal);
+
+/* Hashes the partial file as it is on disk and compares it with the bytes
+ * that were received and verified (their SHA-256). 0 if they are the same;
+ * otherwise sets j->error and returns -1. One hasher and buffer serve every
+ * file: many small files are the common case. */
+static int verify_on_disk(engine *e, xfer_job *j)
+{
+    int fd = open(j->part_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(j->error, sizeof j->error, "%s: %s", j->part_path,
+                 errno == ENOENT ? "the verified partial file is gone before placement" : strerror(errno));
+        return -1;
+    }
+    pg_hasher_reset(e->check);
+    uint64_t size = 0;
+    int read_errno = 0;
+    for (;;) {
+        ssize_t got = read(fd, e->check_buf, CHECK_BUF_BYTES);
+        if (got < 0 && errno == EINTR)
+            continue; /* Ctrl-C: this batch is still placed */
+        if (got <= 0) {
+            read_errno = got < 0 ? errno : 0;
+            break;
+        }
+        pg_hasher_update(e->check, e->check_buf, (size_t)got);
+        size += (uint64_t)got;
+    }
+    close(fd);
+    uint8_t md5[16], sha[32];
+    uint32_t crc;
+    pg_hasher_final(e->check, md5, sha, &crc);
+    if (read_errno) {
+        snprintf(j->error, sizeof j->error, "%s: read: %s", j->part_path, strerror(read_errno));
+        return -1;
+    }
+    if (size != j->size || memcmp(sha, j->sha256, 32) != 0) {
+        char got_hex[65];
+        pg_hex(sha, 32, got_hex);
+        snprintf(j->error, sizeof j->error,
+                 "%s: the file on disk (%llu bytes, sha256 %s) differs from the bytes received; "
+                 "did another process write to it?",
+                 j->part_path, (unsigned long long)size, got_hex);
+        unlink(j->part_path);
+        return -1;
+    }
+    return 0;
+}
+
 /* Makes every queued file durable with one syncfs() (instead of an fsync per
- * small file, which dominated the time of many small transfers), then
- * renames each into place. A crash before the rename leaves a complete
- * partial file, which the next run verifies and places without a request. */
+ * small file, which dominated the time of many small transfers), checks each
+ * file as it is on disk, then renames it into place. A crash before the
+ * rename leaves a complete partial file, which the next run verifies and
+ * places without a request. A file that fails its check is retried alone. */
 static void place_batch(engine *e)
 {
     if (e->n_placing == 0)
         return;
-    int sync_ok = 0;
-    int fd = open(e->jobs[e->placing[0]].part_path, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        sync_ok = syncfs(fd) == 0;
+    /* syncfs() through the partial files' folder: any file of the batch may be gone */
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", e->jobs[e->placing[0]].part_path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    else
+        snprintf(dir, sizeof dir, ".");
+    int sync_errno = 0;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || syncfs(fd) != 0)
+        sync_errno = errno ? errno : EIO;
+    if (fd >= 0)
         close(fd);
-    }
     for (size_t k = 0; k < e->n_placing; k++) {
         xfer_job *j = &e->jobs[e->placing[k]];
-        if (!sync_ok) {
-            snprintf(j->error, sizeof j->error, "%s: sync: %s", j->part_path, strerror(errno ? errno : EIO));
+        if (sync_errno) {
+            snprintf(j->error, sizeof j->error, "%s: sync: %s", dir, strerror(sync_errno));
             mark_failed(e, j);
+        } else if (verify_on_disk(e, j) != 0) {
+            schedule_retry(e, j, 0);
         } else if (rename(j->part_path, j->final_path) != 0) {
             snprintf(j->error, sizeof j->error, "%s: cannot place the verified file: %s", j->final_path,
                      strerror(errno));
@@ -334,8 +398,7 @@ static int start_job(engine *e, active *a, xfer_job *j)
     curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_USERAGENT, "pg19-fetch/0.1");
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, e->opt->connect_timeout_s);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, e->opt->stall_s);
+    speed_limits_apply(c, &e->opt->speed);
     curl_easy_setopt(c, CURLOPT_PIPEWAIT, 1L);
     if (a->range_start > 0) {
         char range[48];
@@ -442,10 +505,14 @@ int xfer_run(xfer_job *jobs, size_t n, const xfer_options *opt, xfer_stats *stat
     e.retry_q = calloc(n ? n : 1, sizeof *e.retry_q);
     e.placing = calloc(n ? n : 1, sizeof *e.placing);
     e.multi = curl_multi_init();
-    if (!e.slots || !e.multi || !e.retry_q || !e.placing) {
+    e.check = pg_hasher_new();
+    e.check_buf = malloc(CHECK_BUF_BYTES);
+    if (!e.slots || !e.multi || !e.retry_q || !e.placing || !e.check || !e.check_buf) {
         free(e.slots);
         free(e.retry_q);
         free(e.placing);
+        pg_hasher_free(e.check);
+        free(e.check_buf);
         if (e.multi)
             curl_multi_cleanup(e.multi);
         return pg_fail(err, PG_ENOMEM, "out of memory");
@@ -511,6 +578,8 @@ int xfer_run(xfer_job *jobs, size_t n, const xfer_options *opt, xfer_stats *stat
     free(e.slots);
     free(e.retry_q);
     free(e.placing);
+    pg_hasher_free(e.check);
+    free(e.check_buf);
     if (interrupted)
         return pg_fail(err, PG_EINTR, "interrupted; partial files are kept and a rerun resumes them");
     if (stats->files_failed)

@@ -2,16 +2,21 @@
  *
  * Each job downloads `url` into a partial file, hashing as bytes arrive, and
  * is renamed to its final name only after its size, MD5, CRC32C (and, when
- * given, SHA-256) match what was expected, and fsynced. So a bad or partial
- * file never sits under a final name. Directory fsyncs are batched by the
- * caller (before it records files as verified), not paid once per file.
+ * given, SHA-256) match what was expected, it is synced, and the file as it
+ * is on disk hashes to what was received (another writer, or a disk that
+ * lost bytes, is caught before the rename). So a bad or partial file never
+ * sits under a final name. Syncs are batched (one syncfs() for many files);
+ * directory fsyncs are left to the caller (before it records files as
+ * verified), not paid once per file. A file that cannot be placed (its
+ * partial file went missing or changed) is retried on its own; the rest of
+ * its batch is placed.
  *
  * - Resume: a partial file left by an interrupted run (Ctrl-C, kill -9, a
  *   reset) is continued with an HTTP Range request; its bytes are re-hashed
  *   first. A server that ignores Range (200) restarts the file; a checksum
  *   mismatch discards the partial file, since its bytes cannot be trusted.
- * - Faults: timeouts, resets, truncated bodies, stalls (no byte for stall_s),
- *   408/429/5xx are retried with exponential backoff and jitter, honouring
+ * - Faults: timeouts, resets, truncated bodies, transfers slower than
+ *   `speed` allows (a stall, a trickle, past the deadline), 408/429/5xx are retried with exponential backoff and jitter, honouring
  *   Retry-After; other 4xx fail at once. Each job records its last error.
  * - Bounds: a body longer than the expected size is cut off and retried.
  */
@@ -48,7 +53,7 @@ typedef struct xfer_job {
 
 typedef struct xfer_options {
     int jobs;                  /* concurrent transfers */
-    long stall_s;              /* abort a transfer that moves no byte for this long */
+    speed_limits speed;        /* abort (and retry) a transfer slower than this */
     long connect_timeout_s;
     retry_policy retry;
     volatile sig_atomic_t *stop;  /* set by a signal handler: stop, keep partial files */

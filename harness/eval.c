@@ -219,6 +219,15 @@ int pg_evaluate(const pg_model *m, const pg_book_source *src, const pg_eval_opts
                     t->bucket_words[s->bucket]++;
                 }
                 double x = (double)s->nll[p];
+                if (!isfinite(x)) { /* stop: every total from here on would be NaN */
+                    rc = pg_fail(err, PG_EINVAL, "book %llu, token %llu (from 0) of %llu: the "
+                                 "NLL is %s (the model's logits are not finite: broken or "
+                                 "overflowing weights); stopping without results",
+                                 (unsigned long long)books[s->book].book_id,
+                                 (unsigned long long)p, (unsigned long long)s->n_score,
+                                 isnan(x) ? "NaN" : "infinite");
+                    goto done;
+                }
                 t->nll += x;
                 t->bucket_nll[s->bucket] += x;
                 t->bucket_tokens[s->bucket]++;

@@ -21,7 +21,9 @@
 #include "common/atomic_file.h"
 #include "common/hash.h"
 #include "common/progress.h"
+#include "harness/analyze_cmd.h"
 #include "harness/bench.h"
+#include "harness/blas_check.h"
 #include "harness/eval.h"
 #include "harness/model.h"
 #include "harness/results.h"
@@ -35,8 +37,9 @@ static void usage(FILE *f)
             "--random-init SEED]\n"
             "                   [--out results.json] [--nll-dump FILE] [--batch N] "
             "[--threads N] [--window N]\n"
-            "                   [--max-books N] [--max-tokens-per-book N] "
+            "                   [--max-books N | --books ID,ID,...] [--max-tokens-per-book N] "
             "[--tokenizer-name NAME]\n"
+            "                   [--memory N] [--compressed-memory N]\n"
             "       harness logits --model NAME (--weights FILE | --random-init SEED) "
             "--tokens FILE --out FILE [--window N]\n"
             "       harness info --model NAME\n"
@@ -48,9 +51,11 @@ static void usage(FILE *f)
 
 typedef struct opts {
     const char *model, *split, *shards, *weights, *out, *nll_dump, *tokens, *tokenizer_name;
+    const char *books; /* --books: comma-separated book ids (leaderboard verify --sample) */
     int has_seed;
     uint64_t seed, max_books, max_tokens_per_book;
     int batch, threads, window;
+    int memory, compressed_memory; /* evaluation-time overrides; -1: the config's */
     double seconds;
 } opts;
 
@@ -84,8 +89,10 @@ static int parse_args(int argc, char **argv, opts *o)
         {"nll-dump", 1, 0, 'n'},     {"batch", 1, 0, 'b'},     {"threads", 1, 0, 't'},
         {"window", 1, 0, 'W'},       {"max-books", 1, 0, 'B'}, {"max-tokens-per-book", 1, 0, 'P'},
         {"tokens", 1, 0, 'T'},       {"seconds", 1, 0, 'S'},   {"tokenizer-name", 1, 0, 'k'},
-        {"help", 0, 0, 'h'},         {0, 0, 0, 0}};
+        {"memory", 1, 0, 'M'},       {"compressed-memory", 1, 0, 'C'},
+        {"books", 1, 0, 'K'},        {"help", 0, 0, 'h'},      {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
+    o->memory = o->compressed_memory = -1;
     o->batch = 0;
     o->seconds = 20.0;
     int c;
@@ -108,6 +115,9 @@ static int parse_args(int argc, char **argv, opts *o)
             break;
         case 'T': o->tokens = optarg; break;
         case 'k': o->tokenizer_name = optarg; break;
+        case 'M': bad = parse_int(optarg, 0, 1 << 20, &o->memory); break;
+        case 'C': bad = parse_int(optarg, 0, 1 << 20, &o->compressed_memory); break;
+        case 'K': o->books = optarg; break;
         case 'S': {
             char *end;
             o->seconds = strtod(optarg, &end);
@@ -128,6 +138,10 @@ static int parse_args(int argc, char **argv, opts *o)
     }
     if (!o->model) {
         fprintf(stderr, "harness: --model is required\n");
+        return -1;
+    }
+    if (o->books && o->max_books) {
+        fprintf(stderr, "harness: --books and --max-books exclude each other\n");
         return -1;
     }
     if (o->weights && o->has_seed) {
@@ -185,6 +199,17 @@ static int load_model(const opts *o, pg_model **out, pg_run_info *ri, pg_model_c
         return rc;
     if ((rc = pg_model_config_load(path, cfg, ri->config_sha, err)))
         return rc;
+    /* Memory sizes are evaluation-time choices (Rae et al. 2020 tune the
+     * compressed memory at evaluation); the weights do not depend on them.
+     * The results JSON's "context" records the sizes actually used. */
+    if (o->memory >= 0)
+        cfg->memory = o->memory;
+    if (o->compressed_memory >= 0) {
+        if (cfg->compression == PG_COMPRESS_NONE && o->compressed_memory > 0)
+            return pg_fail(err, PG_EINVAL, "model %s has no compression function: "
+                           "--compressed-memory must be 0", cfg->name);
+        cfg->compressed_memory = o->compressed_memory;
+    }
     ri->cfg = cfg;
     ri->params = pg_model_param_count(cfg);
     if (!need_weights)
@@ -223,6 +248,30 @@ static const char *base_name(const char *p)
     return s ? s + 1 : p;
 }
 
+/* --books ID,ID,...: evaluate only these books, in this order. */
+static int select_books(pg_shard_source *src, const char *list, pg_error *err)
+{
+    uint64_t n = 1, *ids;
+    for (const char *p = list; *p; p++)
+        n += *p == ',';
+    if (!(ids = malloc(n * sizeof *ids)))
+        return pg_fail(err, PG_ENOMEM, "out of memory");
+    char *copy = strdup(list), *save = NULL, *tok;
+    uint64_t k = 0;
+    int rc = copy ? 0 : pg_fail(err, PG_ENOMEM, "out of memory");
+    for (tok = copy ? strtok_r(copy, ",", &save) : NULL; tok && !rc;
+         tok = strtok_r(NULL, ",", &save))
+        if (parse_u64(tok, &ids[k++]))
+            rc = pg_fail(err, PG_EINVAL, "--books: \"%s\" is not a book id", tok);
+    if (!rc && k != n)
+        rc = pg_fail(err, PG_EINVAL, "--books: empty item in \"%s\"", list);
+    if (!rc)
+        rc = pg_shard_source_select(src, ids, k, err);
+    free(copy);
+    free(ids);
+    return rc;
+}
+
 static int cmd_run(const opts *o, pg_error *err)
 {
     if (!o->split || !o->shards) {
@@ -241,6 +290,8 @@ static int cmd_run(const opts *o, pg_error *err)
     if (rc)
         goto done;
     if ((rc = pg_shard_source_open(o->shards, o->split, o->max_books, &src, err)))
+        goto done;
+    if (o->books && (rc = select_books(src, o->books, err)))
         goto done;
     const pg_book_source *bs = pg_shard_source_books(src);
     if (ri.has_weights_vocab &&
@@ -261,7 +312,8 @@ static int cmd_run(const opts *o, pg_error *err)
     fprintf(stderr, "harness: %s on %s (%llu books), batch %d, %d threads, OpenBLAS %s\n",
             cfg.name, o->split, (unsigned long long)bs->n_books, eo.batch, pg_get_threads(),
             openblas_get_corename());
-    if ((rc = pg_evaluate(m, bs, &eo, &res, err)))
+    if ((rc = pg_evaluate(m, bs, &eo, &res, err)) ||
+        (rc = pg_shard_source_check_unchanged(src, err)))
         goto done;
     ri.split = o->split;
     ri.split_books = pg_shard_source_total_books(src);
@@ -462,6 +514,8 @@ static void apply_env_defaults(char **argv)
                  __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
     if (avx512 && ct && (strcasecmp(ct, "Haswell") == 0 || strcasecmp(ct, "Zen") == 0) &&
         !getenv("PG19_KEEP_OPENBLAS_CORETYPE")) {
+        /* what to fall back to if the self-check fails (check_coretype_switch) */
+        setenv("PG19_HARNESS_CORETYPE_WAS", ct, 1);
         setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
         change = 1;
     }
@@ -473,17 +527,47 @@ static void apply_env_defaults(char **argv)
         return;
     setenv("PG19_HARNESS_ENV_APPLIED", "1", 1);
     execv("/proc/self/exe", argv);
-    /* exec failed: go on with the inherited settings */
+    /* exec failed: go on with the inherited settings (nothing was switched) */
+    unsetenv("PG19_HARNESS_CORETYPE_WAS");
+}
+
+/* In the process that apply_env_defaults switched to SkylakeX kernels: keep
+ * them only if sgemm agrees with a plain loop (harness/blas_check.h), else
+ * execute once more on the kernels the environment asked for, saying so.
+ * PG19_TEST_SGEMM_SELFCHECK_PERTURB (tests only) makes the check fail. */
+static int check_coretype_switch(char **argv)
+{
+    const char *was = getenv("PG19_HARNESS_CORETYPE_WAS");
+    if (!was)
+        return 0;
+    char orig[64];
+    snprintf(orig, sizeof orig, "%s", was);
+    unsetenv("PG19_HARNESS_CORETYPE_WAS");
+    openblas_set_num_threads(1); /* as the model calls it */
+    pg_error err = {0};
+    if (pg_sgemm_selfcheck(getenv("PG19_TEST_SGEMM_SELFCHECK_PERTURB") != NULL, &err) == 0)
+        return 0;
+    const char *core = openblas_get_corename();
+    fprintf(stderr, "harness: OpenBLAS %s kernels disagree with a plain loop (%s); falling back "
+            "to OPENBLAS_CORETYPE=%s\n", core ? core : "?", err.msg, orig);
+    setenv("OPENBLAS_CORETYPE", orig, 1);
+    execv("/proc/self/exe", argv);
+    fprintf(stderr, "harness: cannot execute itself again to fall back: %s\n", strerror(errno));
+    return -1;
 }
 
 int main(int argc, char **argv)
 {
     apply_env_defaults(argv);
+    if (check_coretype_switch(argv))
+        return 1;
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     const char *cmd = argv[1];
+    if (strcmp(cmd, "analyze") == 0)
+        return pg_analyze_main(argc - 1, argv + 1);
     opts o;
     if (parse_args(argc, argv, &o)) {
         usage(stderr);

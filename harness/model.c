@@ -3,6 +3,7 @@
 #include "harness/model.h"
 
 #include <cblas.h>
+#include <float.h>
 #include <jansson.h>
 #include <math.h>
 #include <omp.h>
@@ -113,9 +114,11 @@ int pg_model_config_parse(const char *json, size_t len, const char *path, pg_mod
     json_t *eps = json_object_get(root, "layer_norm_eps");
     out->ln_eps = 1e-5f;
     if (eps) {
-        if (!json_is_number(eps) || json_number_value(eps) <= 0 ||
-            json_number_value(eps) > 1) {
-            pg_fail(err, PG_EINVAL, "%s: \"layer_norm_eps\" must be a number in (0, 1]", path);
+        /* a float, used as one: below FLT_MIN it is subnormal or rounds to 0 */
+        if (!json_is_number(eps) || !(json_number_value(eps) >= FLT_MIN) ||
+            !(json_number_value(eps) <= 1)) {
+            pg_fail(err, PG_EINVAL, "%s: \"layer_norm_eps\" must be a number in [%g, 1] (the "
+                    "normal range of a float)", path, (double)FLT_MIN);
             goto done;
         }
         out->ln_eps = (float)json_number_value(eps);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,67 @@ static float half_to_float(uint16_t h)
     return f;
 }
 
+/* One tensor of the header, validated, before its bytes are read. */
+typedef struct st_entry {
+    int ti;              /* index in the model's tensor list */
+    const char *name;    /* the header's key (owned by the JSON tree) */
+    uint64_t begin, end; /* data_offsets, relative to the data section */
+    size_t esize;        /* 4 (F32) or 2 (F16, BF16) */
+    int bf16;
+} st_entry;
+
+static int cmp_begin(const void *a, const void *b)
+{
+    const st_entry *x = a, *y = b;
+    return x->begin < y->begin ? -1 : x->begin > y->begin ? 1 : x->end < y->end ? -1
+                                                               : x->end > y->end;
+}
+
+/* Sorts entries by offset and refuses two tensors that share a byte: each
+ * tensor must own its bytes (the safetensors format says so, and an
+ * overlap lets one stored block pose as several tensors). */
+static int check_no_overlap(st_entry *e, int n, const char *path, pg_error *err)
+{
+    qsort(e, (size_t)n, sizeof *e, cmp_begin);
+    int widest = -1; /* among e[0..i-1], the entry that ends last */
+    for (int i = 0; i < n; i++) {
+        if (widest >= 0 && e[i].begin < e[widest].end)
+            return pg_fail(err, PG_ECORRUPT, "%s: tensors %s [%llu, %llu) and %s [%llu, %llu) "
+                           "overlap in the file (each tensor must have bytes of its own)", path,
+                           e[widest].name, (unsigned long long)e[widest].begin,
+                           (unsigned long long)e[widest].end, e[i].name,
+                           (unsigned long long)e[i].begin, (unsigned long long)e[i].end);
+        if (widest < 0 || e[i].end > e[widest].end)
+            widest = i;
+    }
+    return 0;
+}
+
+/* The first NaN or infinity of a loaded tensor, named with its index: such
+ * a weight makes every score that depends on it meaningless, and without
+ * this check it shows only at the end of a long run. */
+static int check_finite(const pg_tensor_info *t, const char *path, pg_error *err)
+{
+    for (size_t i = 0; i < t->numel; i++) {
+        if (isfinite(t->data[i]))
+            continue;
+        char idx[96];
+        int len = 0;
+        size_t rest = i, stride = t->numel;
+        for (int k = 0; k < t->ndim && len < (int)sizeof idx; k++) {
+            stride /= (size_t)t->shape[k];
+            len += snprintf(idx + len, sizeof idx - (size_t)len, "%s%zu", k ? ", " : "",
+                            rest / stride);
+            rest %= stride;
+        }
+        return pg_fail(err, PG_ECORRUPT, "%s: tensor %s holds %s at [%s] (element %zu of %zu): "
+                       "the weights are broken (a diverged or damaged checkpoint)", path,
+                       t->name, isnan(t->data[i]) ? "NaN" : t->data[i] > 0 ? "+Inf" : "-Inf",
+                       idx, i, t->numel);
+    }
+    return 0;
+}
+
 int pg_safetensors_load(pg_model *m, const char *path, uint8_t vocab_sha256[32],
                         int *has_vocab, pg_error *err)
 {
@@ -80,6 +142,7 @@ int pg_safetensors_load(pg_model *m, const char *path, uint8_t vocab_sha256[32],
     char *hdr = NULL;
     unsigned char *seen = NULL;
     pg_tensor_info *info = NULL;
+    st_entry *ent = NULL;
     struct stat st;
     if (fstat(fd, &st) != 0) {
         rc = pg_fail(err, PG_EIO, "%s: stat: %s", path, strerror(errno));
@@ -122,7 +185,8 @@ int pg_safetensors_load(pg_model *m, const char *path, uint8_t vocab_sha256[32],
     int nt = pg_model_tensors(m, NULL, 0);
     info = calloc((size_t)nt, sizeof *info);
     seen = calloc((size_t)nt, 1);
-    if (!info || !seen) {
+    ent = calloc((size_t)nt, sizeof *ent);
+    if (!info || !seen || !ent) {
         rc = pg_fail(err, PG_ENOMEM, "%s: out of memory", path);
         goto done;
     }
@@ -205,30 +269,10 @@ int pg_safetensors_load(pg_model *m, const char *path, uint8_t vocab_sha256[32],
             pg_fail(err, PG_ECORRUPT, "%s: tensor %s twice", path, name);
             goto done;
         }
-        uint64_t off = data_start + (uint64_t)json_integer_value(b);
-        if (esize == 4) {
-            if ((rc = read_exact(fd, ti_->data, (size_t)nbytes, off, path, err)))
-                goto done;
-            rc = PG_ECORRUPT;
-        } else {
-            /* convert in place: read the halves into the upper half of the tensor */
-            uint16_t *h = (uint16_t *)(ti_->data) + ti_->numel;
-            if ((rc = read_exact(fd, h, (size_t)nbytes, off, path, err)))
-                goto done;
-            rc = PG_ECORRUPT;
-            int bf = strcmp(dts, "BF16") == 0;
-            for (size_t i = 0; i < ti_->numel; i++) {
-                uint16_t x = h[i];
-                float f;
-                if (bf) {
-                    uint32_t bits = (uint32_t)x << 16;
-                    memcpy(&f, &bits, 4);
-                } else {
-                    f = half_to_float(x);
-                }
-                ti_->data[i] = f;
-            }
-        }
+        ent[loaded] = (st_entry){.ti = ti, .name = name,
+                                 .begin = (uint64_t)json_integer_value(b),
+                                 .end = (uint64_t)json_integer_value(e), .esize = esize,
+                                 .bf16 = strcmp(dts, "BF16") == 0};
         loaded++;
     }
     if (loaded != nt) {
@@ -239,8 +283,40 @@ int pg_safetensors_load(pg_model *m, const char *path, uint8_t vocab_sha256[32],
                 goto done;
             }
     }
+    if (check_no_overlap(ent, nt, path, err))
+        goto done;
+    /* read in file order, converting halves and checking every value */
+    for (int k = 0; k < nt; k++) {
+        pg_tensor_info *ti_ = &info[ent[k].ti];
+        uint64_t off = data_start + ent[k].begin, nbytes = ent[k].end - ent[k].begin;
+        if (ent[k].esize == 4) {
+            if ((rc = read_exact(fd, ti_->data, (size_t)nbytes, off, path, err)))
+                goto done;
+            rc = PG_ECORRUPT;
+        } else {
+            /* convert in place: read the halves into the upper half of the tensor */
+            uint16_t *h = (uint16_t *)(ti_->data) + ti_->numel;
+            if ((rc = read_exact(fd, h, (size_t)nbytes, off, path, err)))
+                goto done;
+            rc = PG_ECORRUPT;
+            for (size_t i = 0; i < ti_->numel; i++) {
+                uint16_t x = h[i];
+                float f;
+                if (ent[k].bf16) {
+                    uint32_t bits = (uint32_t)x << 16;
+                    memcpy(&f, &bits, 4);
+                } else {
+                    f = half_to_float(x);
+                }
+                ti_->data[i] = f;
+            }
+        }
+        if (check_finite(ti_, path, err))
+            goto done;
+    }
     rc = 0;
 done:
+    free(ent);
     free(seen);
     free(info);
     free(hdr);

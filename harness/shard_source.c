@@ -1,8 +1,11 @@
 /* shard_source.c - see shard_source.h */
 #include "harness/shard_source.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/hash.h"
 #include "shards/shard_reader.h"
@@ -13,14 +16,18 @@ struct pg_shard_source {
     size_t n_files;
     pg_shard **shards;
     uint8_t (*sha)[32];
+    struct stat *st;      /* [n_files] each file as it was opened */
     uint64_t *first_book; /* [n_files + 1] global index of each file's first book */
     uint64_t total_books;
     uint8_t vocab_sha[32];
+    uint64_t *selected;   /* pg_shard_source_select: source book i is global book selected[i] */
 };
 
 /* global book i -> (shard, local index) by binary search over first_book */
 static const pg_shard *locate(const pg_shard_source *s, uint64_t *i)
 {
+    if (s->selected)
+        *i = s->selected[*i];
     size_t lo = 0, hi = s->n_files;
     while (hi - lo > 1) {
         size_t mid = (lo + hi) / 2;
@@ -85,11 +92,16 @@ int pg_shard_source_open(const char *dir, const char *split, uint64_t max_books,
     s->shards = calloc(s->n_files, sizeof *s->shards);
     s->sha = calloc(s->n_files, sizeof *s->sha);
     s->first_book = calloc(s->n_files + 1, sizeof *s->first_book);
-    if (!s->shards || !s->sha || !s->first_book) {
+    s->st = calloc(s->n_files, sizeof *s->st);
+    if (!s->shards || !s->sha || !s->first_book || !s->st) {
         rc = pg_fail(err, PG_ENOMEM, "out of memory");
         goto fail;
     }
     for (size_t f = 0; f < s->n_files; f++) {
+        if (stat(s->paths[f], &s->st[f]) != 0) {
+            rc = pg_fail(err, PG_EIO, "%s: stat: %s", s->paths[f], strerror(errno));
+            goto fail;
+        }
         if ((rc = pg_shard_open(s->paths[f], 1, &s->shards[f], err)))
             goto fail;
         uint8_t md5[16];
@@ -144,7 +156,89 @@ void pg_shard_source_close(pg_shard_source *s)
     free(s->shards);
     free(s->sha);
     free(s->first_book);
+    free(s->st);
+    free(s->selected);
     free(s);
+}
+
+int pg_shard_source_check_unchanged(const pg_shard_source *s, pg_error *err)
+{
+    for (size_t f = 0; f < s->n_files; f++) {
+        const struct stat *a = &s->st[f];
+        struct stat b;
+        if (stat(s->paths[f], &b) != 0)
+            return pg_fail(err, PG_EIO, "%s: changed during the run: stat: %s", s->paths[f],
+                           strerror(errno));
+        if (a->st_dev != b.st_dev || a->st_ino != b.st_ino || a->st_size != b.st_size ||
+            a->st_mtim.tv_sec != b.st_mtim.tv_sec || a->st_mtim.tv_nsec != b.st_mtim.tv_nsec)
+            return pg_fail(err, PG_EIO, "%s: changed during the run (it was %llu bytes when it "
+                           "was opened and is %llu now, or was rewritten or replaced): the "
+                           "scores may not be those of the verified shard; run again on files "
+                           "that nothing writes to", s->paths[f],
+                           (unsigned long long)a->st_size, (unsigned long long)b.st_size);
+    }
+    return 0;
+}
+
+typedef struct id_index {
+    uint64_t book_id, global;
+} id_index;
+
+static int cmp_id_index(const void *a, const void *b)
+{
+    const id_index *x = a, *y = b;
+    return x->book_id < y->book_id ? -1 : x->book_id > y->book_id;
+}
+
+int pg_shard_source_select(pg_shard_source *s, const uint64_t *book_ids, uint64_t n,
+                           pg_error *err)
+{
+    if (n == 0 || n > s->total_books)
+        return pg_fail(err, PG_EINVAL, "%llu books selected, the split has %llu",
+                       (unsigned long long)n, (unsigned long long)s->total_books);
+    uint64_t *sel = malloc(n * sizeof *sel);
+    id_index *ids = malloc(s->total_books * sizeof *ids);
+    uint8_t *taken = calloc(s->total_books, 1);
+    int rc = 0;
+    if (!sel || !ids || !taken) {
+        rc = pg_fail(err, PG_ENOMEM, "out of memory");
+        goto out;
+    }
+    free(s->selected);
+    s->selected = NULL; /* locate() below maps global indices */
+    s->src.n_books = s->total_books;
+    for (uint64_t g = 0; g < s->total_books; g++) {
+        uint64_t local = g;
+        pg_shard_book b;
+        const pg_shard *sh = locate(s, &local);
+        if ((rc = pg_shard_get_book(sh, local, &b, err)))
+            goto out;
+        ids[g] = (id_index){.book_id = b.book_id, .global = g};
+    }
+    qsort(ids, s->total_books, sizeof *ids, cmp_id_index);
+    for (uint64_t k = 0; k < n; k++) {
+        id_index key = {.book_id = book_ids[k]};
+        const id_index *hit = bsearch(&key, ids, s->total_books, sizeof *ids, cmp_id_index);
+        if (!hit) {
+            rc = pg_fail(err, PG_ENOTFOUND, "book %llu is not in the shards",
+                         (unsigned long long)book_ids[k]);
+            goto out;
+        }
+        if (taken[hit->global]++) {
+            rc = pg_fail(err, PG_EINVAL, "book %llu is selected twice",
+                         (unsigned long long)book_ids[k]);
+            goto out;
+        }
+        sel[k] = hit->global;
+    }
+    s->selected = sel;
+    s->src.n_books = n;
+    sel = NULL;
+out:
+    free(sel);
+    free(ids);
+    free(taken);
+    return rc;
 }
 
 const pg_book_source *pg_shard_source_books(const pg_shard_source *s)

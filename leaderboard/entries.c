@@ -12,6 +12,8 @@
 
 #include "common/atomic_file.h"
 #include "common/hash.h"
+#include "leaderboard/plausible.h"
+#include "leaderboard/reproduce.h"
 #include "leaderboard/results.h"
 
 int lb_entry_from_submission(const json_t *submission, int reported, const char *source,
@@ -25,8 +27,9 @@ int lb_entry_from_submission(const json_t *submission, int reported, const char 
     if (!e || !prov ||
         json_object_set_new(prov, "kind", json_string(reported ? "reported" : "measured")) ||
         json_object_set_new(prov, "source", source ? json_string(source) : json_null()) ||
-        json_object_set_new(prov, "verified", json_false()) ||
-        json_object_set_new(prov, "verification", json_null()) ||
+        json_object_set_new(prov, "status", json_string("unchecked")) ||
+        json_object_set_new(prov, "consistency", json_null()) ||
+        json_object_set_new(prov, "reproduction", json_null()) ||
         json_object_set_new(prov, "notes", notes ? json_string(notes) : json_null()) ||
         json_object_set_new(e, "provenance", prov)) {
         json_decref(e);
@@ -59,12 +62,8 @@ static void slugify(const char *name, char *out, size_t cap)
         snprintf(out, cap, "model");
 }
 
-int lb_entry_filename(const json_t *entry, char *out, size_t cap, pg_error *err)
+int lb_entry_content_sha256(const json_t *entry, uint8_t sha[32], pg_error *err)
 {
-    const char *name = json_string_value(json_object_get(json_object_get(entry, "model"), "name"));
-    const char *split = json_string_value(json_object_get(json_object_get(entry, "eval"), "split"));
-    if (!name || !split)
-        return pg_fail(err, PG_EINVAL, "entry has no model.name or eval.split");
     /* The id hashes the result without its provenance, so the same result
      * cannot enter twice, measured or reported. */
     json_t *bare = json_deep_copy(entry);
@@ -75,10 +74,22 @@ int lb_entry_filename(const json_t *entry, char *out, size_t cap, pg_error *err)
     json_decref(bare);
     if (!canon)
         return pg_fail(err, PG_ENOMEM, "out of memory");
-    uint8_t sha[32];
-    char hex[65];
     pg_sha256(canon, strlen(canon), sha);
     free(canon);
+    return PG_OK;
+}
+
+int lb_entry_filename(const json_t *entry, char *out, size_t cap, pg_error *err)
+{
+    const char *name = json_string_value(json_object_get(json_object_get(entry, "model"), "name"));
+    const char *split = json_string_value(json_object_get(json_object_get(entry, "eval"), "split"));
+    if (!name || !split)
+        return pg_fail(err, PG_EINVAL, "entry has no model.name or eval.split");
+    uint8_t sha[32];
+    char hex[65];
+    int rc = lb_entry_content_sha256(entry, sha, err);
+    if (rc)
+        return rc;
     pg_hex(sha, 32, hex);
     char slug[41];
     slugify(name, slug, sizeof slug);
@@ -185,7 +196,78 @@ int lb_entry_check_name(const char *path, const json_t *entry, pg_error *err)
                        "%s: the file name does not match the entry's content (it should be %s): "
                        "an entry's numbers were edited by hand, or it was not added by "
                        "`leaderboard submit`", path, want);
+    /* a sampled re-run checked the books its content chose, not others */
+    const char *seed = json_string_value(json_object_get(
+        json_object_get(json_object_get(json_object_get(entry, "provenance"), "reproduction"),
+                        "sample"),
+        "seed"));
+    if (seed) {
+        uint8_t sha[32];
+        char want_seed[17];
+        if ((rc = lb_entry_content_sha256(entry, sha, err)))
+            return rc;
+        snprintf(want_seed, sizeof want_seed, "%016llx", (unsigned long long)lb_sample_seed(sha));
+        if (strcmp(seed, want_seed) != 0)
+            return pg_fail(err, PG_EINVAL,
+                           "%s: provenance.reproduction.sample.seed: %s is not the seed derived "
+                           "from the entry's content (%s)", path, seed, want_seed);
+    }
     return PG_OK;
+}
+
+/* "<split>-<slug>-<12 hex>.json" -> slug, or 0 when the name is not one. */
+static int slug_of_filename(const char *name, char *slug, size_t cap)
+{
+    static const char *const splits[] = {"train-", "validation-", "test-"};
+    size_t n = strlen(name);
+    if (n < 5 + 13 || strcmp(name + n - 5, ".json") != 0 || name[n - 18] != '-')
+        return 0;
+    for (int i = 0; i < 3; i++) {
+        size_t k = strlen(splits[i]);
+        if (strncmp(name, splits[i], k) == 0 && n - 18 > k && n - 18 - k < cap) {
+            memcpy(slug, name + k, n - 18 - k);
+            slug[n - 18 - k] = '\0';
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int lb_entry_check_slug(const char *dir, const json_t *entry, pg_error *err)
+{
+    const char *name = json_string_value(json_object_get(json_object_get(entry, "model"), "name"));
+    if (!name)
+        return pg_fail(err, PG_EINVAL, "entry has no model.name");
+    char slug[41], other_slug[64];
+    slugify(name, slug, sizeof slug);
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? PG_OK /* no entries yet */
+                               : pg_fail(err, PG_EIO, "%s: open directory: %s", dir,
+                                         strerror(errno));
+    int rc = PG_OK;
+    struct dirent *de;
+    while (!rc && (de = readdir(d))) {
+        if (de->d_name[0] == '.' || !slug_of_filename(de->d_name, other_slug, sizeof other_slug) ||
+            strcmp(slug, other_slug) != 0)
+            continue;
+        char path[4096];
+        json_t *other = NULL;
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        if ((rc = lb_load_file(path, &other, err)))
+            break;
+        const char *other_name =
+            json_string_value(json_object_get(json_object_get(other, "model"), "name"));
+        if (other_name && strcmp(other_name, name) != 0)
+            rc = pg_fail(err, PG_EINVAL,
+                         "model.name: \"%.100s\" has the slug \"%s\" of \"%.100s\" (%s), a "
+                         "different spelling; use the same name for the same model, or one "
+                         "that differs in its letters or digits (refused by the plausibility "
+                         "rule \"%s\")", name, slug, other_name, path, LB_RULE_NAME_SLUG);
+        json_decref(other);
+    }
+    closedir(d);
+    return rc;
 }
 
 int lb_entry_rewrite(const char *path, const json_t *entry, pg_error *err)

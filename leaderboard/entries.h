@@ -11,6 +11,7 @@
 #define PG19_LEADERBOARD_ENTRIES_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -34,6 +35,10 @@ typedef struct lb_entry_list {
  * reported=1: {"kind":"reported","source":source,...}; source is required. */
 int lb_entry_from_submission(const json_t *submission, int reported, const char *source,
                              const char *notes, json_t **entry, pg_error *err);
+/* SHA-256 of the entry's canonical form (compact JSON, sorted keys, reals in
+ * 17 digits, without provenance): the entry's id is its first 12 hex digits,
+ * the --sample seed its first 8 bytes. */
+int lb_entry_content_sha256(const json_t *entry, uint8_t sha[32], pg_error *err);
 /* The file name an entry gets ("<split>-<slug>-<id12>.json"). */
 int lb_entry_filename(const json_t *entry, char *out, size_t cap, pg_error *err);
 /* The entry as written: 2-space indented JSON, reals in the fewest digits that
@@ -43,8 +48,13 @@ char *lb_entry_serialize(const json_t *entry);
 int lb_entry_store(const char *dir, const json_t *entry, char *path_out, size_t cap,
                    pg_error *err);
 /* Fails unless path's file name is the one lb_entry_filename gives the entry:
- * the name commits to the result's content, so a hand-edited number shows. */
+ * the name commits to the result's content, so a hand-edited number shows.
+ * Also checks that a sampled reproduction's seed is the content's. */
 int lb_entry_check_name(const char *path, const json_t *entry, pg_error *err);
+/* Refuses an entry whose model name has the slug of an entry in dir with a
+ * differently spelt name ("tiny-ct" and "Tiny CT", or a look-alike): one
+ * slug, one spelling (plausibility rule "one spelling per name slug"). */
+int lb_entry_check_slug(const char *dir, const json_t *entry, pg_error *err);
 /* Atomically replaces an existing entry file (used by verify). */
 int lb_entry_rewrite(const char *path, const json_t *entry, pg_error *err);
 /* Loads and validates every *.json in dir, sorted by name. A single invalid

@@ -4,6 +4,7 @@
  *                           [--reported CITATION] [--dry-run]
  *   leaderboard check [--entries DIR] [ENTRY.json ...]
  *   leaderboard verify ENTRY.json --nll FILE --shards DIR
+ *                      [--weights FILE --model CONFIG [--sample N] [--threads N]]
  *   leaderboard render -o DIR [--entries DIR]
  *
  * Exit status: 0 success, 1 rejected or failed (the message says why),
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "leaderboard/entries.h"
+#include "leaderboard/reproduce.h"
 #include "leaderboard/render.h"
 #include "leaderboard/results.h"
 #include "leaderboard/verify.h"
@@ -32,8 +34,12 @@ static int usage(void)
             "  leaderboard check [--entries DIR] [ENTRY.json ...]\n"
             "      validate entry files (all of DIR when none is named)\n"
             "  leaderboard verify ENTRY.json --nll FILE --shards DIR\n"
-            "      recompute every metric from a per-token NLL dump against the shards;\n"
-            "      marks the entry verified only if all agree\n"
+            "                     [--weights FILE --model CONFIG [--sample N] [--threads N]]\n"
+            "      recompute every metric from a per-token NLL dump against the shards:\n"
+            "      the entry becomes \"consistent\" only if all agree; with --weights and\n"
+            "      --model also re-run the harness on all books (or N of them, chosen by a\n"
+            "      seed from the entry's hash): \"verified\" only if every per-token NLL\n"
+            "      matches the dump within the documented tolerance\n"
             "  leaderboard render -o OUTDIR [--entries DIR]\n"
             "      write OUTDIR/index.html and OUTDIR/leaderboard.md\n");
     return 2;
@@ -89,6 +95,8 @@ static int cmd_submit(int argc, char **argv)
     /* the stored entry must itself be a valid entry (e.g. --source text limits) */
     if (!rc)
         rc = lb_validate(entry, LB_ENTRY, file, &err);
+    if (!rc)
+        rc = lb_entry_check_slug(entries, entry, &err);
     char path[4096] = "";
     if (!rc && dry_run) {
         char name[256];
@@ -171,13 +179,31 @@ static int cmd_render(int argc, char **argv)
     return rc ? fail(&err) : 0;
 }
 
+static int parse_count(const char *opt, const char *s, uint64_t max, uint64_t *out)
+{
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (!*s || *s == '-' || *end || v == 0 || v > max) {
+        fprintf(stderr, "leaderboard: %s: \"%s\" is not a number from 1 to %llu\n", opt, s,
+                (unsigned long long)max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
 static int cmd_verify(int argc, char **argv)
 {
-    const char *entry = NULL, *nll = NULL, *shards = NULL;
+    const char *entry = NULL, *nll = NULL, *shards = NULL, *sample = NULL, *threads = NULL;
+    lb_reproduce_opts ro = {0};
     for (int i = 0; i < argc; i++) {
         const char **dst;
         if (strcmp(argv[i], "--nll") == 0) dst = &nll;
         else if (strcmp(argv[i], "--shards") == 0) dst = &shards;
+        else if (strcmp(argv[i], "--weights") == 0) dst = &ro.weights;
+        else if (strcmp(argv[i], "--model") == 0) dst = &ro.config;
+        else if (strcmp(argv[i], "--sample") == 0) dst = &sample;
+        else if (strcmp(argv[i], "--threads") == 0) dst = &threads;
         else if (argv[i][0] == '-' || entry) return usage();
         else { entry = argv[i]; continue; }
         if (!(*dst = optval(argc, argv, &i)))
@@ -185,20 +211,54 @@ static int cmd_verify(int argc, char **argv)
     }
     if (!entry || !nll || !shards)
         return usage();
+    if (!ro.weights != !ro.config) {
+        fprintf(stderr, "leaderboard: --weights and --model go together (the re-run needs both)\n");
+        return 2;
+    }
+    if ((sample || threads) && !ro.weights) {
+        fprintf(stderr, "leaderboard: --sample and --threads are for the re-run: give --weights "
+                        "and --model\n");
+        return 2;
+    }
+    uint64_t n;
+    if (sample) {
+        if (parse_count("--sample", sample, 1000000, &n))
+            return 2;
+        ro.sample = n;
+    }
+    if (threads) {
+        if (parse_count("--threads", threads, 1024, &n))
+            return 2;
+        ro.threads = (int)n;
+    }
     pg_error err = {0};
     lb_verify_report rep;
-    int rc = lb_verify_entry(entry, nll, shards, &rep, &err);
+    int rc = lb_verify_entry_reproduce(entry, nll, shards, ro.weights ? &ro : NULL, &rep, &err);
     for (size_t i = 0; i < rep.n_mismatch; i++)
         fprintf(stderr, "mismatch: %s\n", rep.mismatch[i]);
     if (rc == PG_OK && rep.n_mismatch == 0) {
-        printf("verified: %s (%llu books, %llu tokens, %llu words; %zu checks agree)\n", entry,
+        printf("consistent: %s (%llu books, %llu tokens, %llu words; %zu checks agree)\n", entry,
                (unsigned long long)rep.books, (unsigned long long)rep.tokens,
                (unsigned long long)rep.words, rep.n_checks);
+        if (rep.reproduced)
+            printf("verified: %s (re-ran %llu of %llu books, %llu tokens; largest deviation "
+                   "from the dump %.3g nats)\n", entry, (unsigned long long)rep.rerun_books,
+                   (unsigned long long)rep.books, (unsigned long long)rep.rerun_tokens,
+                   rep.max_abs_deviation);
+        else if (strcmp(rep.status, "verified") == 0)
+            printf("verified: %s (its earlier re-run of this same dump stands)\n", entry);
+        else
+            printf("not verified: %s is consistent; only a re-run of the model from its "
+                   "weights (--weights, --model) makes an entry verified\n", entry);
         lb_verify_report_free(&rep);
         return 0;
     }
-    if (rc == PG_OK)
-        fprintf(stderr, "leaderboard: %s: not verified: %zu of %zu checks disagree\n", entry,
+    if (rc == PG_OK && ro.weights && rep.rerun_books)
+        fprintf(stderr, "leaderboard: %s: not verified: the re-run of %llu books does not "
+                        "reproduce the dump (largest deviation %.3g nats); the entry is unchanged\n",
+                entry, (unsigned long long)rep.rerun_books, rep.max_abs_deviation);
+    else if (rc == PG_OK)
+        fprintf(stderr, "leaderboard: %s: not consistent: %zu of %zu checks disagree\n", entry,
                 rep.n_mismatch, rep.n_checks);
     lb_verify_report_free(&rep);
     return rc ? fail(&err) : 1;

@@ -3,8 +3,9 @@
 include shards/reader.mk
 
 LEADERBOARD_LIB_SRCS := leaderboard/results.c leaderboard/entries.c leaderboard/render.c \
-                        leaderboard/nll_dump.c leaderboard/verify.c $(SHARD_READER_SRCS)
-LEADERBOARD_LIBS := -ljansson -lm $(SHARD_READER_LIBS)
+                        leaderboard/nll_dump.c leaderboard/verify.c leaderboard/plausible.c \
+                        leaderboard/reproduce.c $(SHARD_READER_SRCS)
+LEADERBOARD_LIBS := -ljansson -lm -licuuc $(SHARD_READER_LIBS)
 
 TOOLS += leaderboard
 leaderboard_SRCS := leaderboard/leaderboard.c $(LEADERBOARD_LIB_SRCS)
@@ -23,7 +24,8 @@ leaderboard_test_LIBS := $(LEADERBOARD_LIBS)
 # seed corpus (leaderboard/fuzz/corpus, leaderboard/fuzz/nll_corpus), see
 # leaderboard/README.md.
 LEADERBOARD_FUZZ_SRCS := leaderboard/fuzz/fuzz_validate.c leaderboard/results.c \
-                         leaderboard/render.c common/error.c common/atomic_file.c common/hash.c
+                         leaderboard/plausible.c leaderboard/render.c common/error.c \
+                         common/atomic_file.c common/hash.c
 LEADERBOARD_FUZZ_NLL_SRCS := leaderboard/fuzz/fuzz_nll.c leaderboard/nll_dump.c common/error.c \
                              common/hash.c
 .PHONY: leaderboard-fuzz
@@ -35,4 +37,4 @@ build/fuzz/leaderboard_fuzz_nll: $(LEADERBOARD_FUZZ_NLL_SRCS) leaderboard/nll_du
 build/fuzz/leaderboard_fuzz: $(LEADERBOARD_FUZZ_SRCS) leaderboard/results.h leaderboard/render.h
 	@mkdir -p $(@D)
 	clang -std=c11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined \
-	  -o $@ $(LEADERBOARD_FUZZ_SRCS) -ljansson -lm -lcrypto
+	  -o $@ $(LEADERBOARD_FUZZ_SRCS) -ljansson -lm -licuuc -lcrypto

@@ -159,12 +159,19 @@ static int bucket_ppl(const json_t *entry, int i, double *out)
     return 1;
 }
 
+/* The badge: "reported" (from a paper), "measured" (a harness run, not
+ * checked), "consistent" (its dump and the shards agree with its numbers),
+ * "verified" (the model was re-run and reproduced the dump). */
 static const char *status_of(const json_t *entry)
 {
-    if (json_is_true(jpath(entry, "provenance.verified")))
+    const char *k = jstr(entry, "provenance.kind"), *st = jstr(entry, "provenance.status");
+    if (k && strcmp(k, "reported") == 0)
+        return "reported";
+    if (st && strcmp(st, "verified") == 0)
         return "verified";
-    const char *k = jstr(entry, "provenance.kind");
-    return k && strcmp(k, "reported") == 0 ? "reported" : "measured";
+    if (st && strcmp(st, "consistent") == 0)
+        return "consistent";
+    return "measured";
 }
 
 /* Two decimals with trailing zeros dropped: a published 33.2 prints as 33.2,
@@ -329,11 +336,13 @@ static const char page_style[] =
     "th[aria-sort=ascending] button::after{content:' \\25B2'}th[aria-sort=descending] "
     "button::after{content:' \\25BC'}\n"
     ".badge{display:inline-block;padding:0 .45em;border-radius:.6em;font-size:.8em;color:#fff}\n"
-    ".badge.verified{background:#1a7f37}.badge.measured{background:#0969da}.badge.reported{"
-    "background:#6e7781}\n"
+    ".badge.verified{background:#1a7f37}.badge.consistent{background:#9a6700}"
+    ".badge.measured{background:#0969da}.badge.reported{background:#6e7781}\n"
     ".unknown{color:#999}.fam{color:#666;font-size:.85em}\n"
     "table.kv td:first-child{font-family:monospace;color:#555}\n"
     "details{margin:.4em 0}summary{cursor:pointer}\n"
+    "dl.badges{display:grid;grid-template-columns:max-content auto;gap:.2em .8em}"
+    "dl.badges dd{margin:0}\n"
     ".scroll{overflow-x:auto}td.src{font-size:.8em;min-width:14em;max-width:24em}\n"
     "td.txt{min-width:7em}th{font-size:.9em}\n";
 
@@ -614,11 +623,22 @@ int lb_render_html(const lb_entry_list *l, lb_buf *b, pg_error *err)
                    "with different tokenizers compare; <em>exact words</em> divides by the word "
                    "count of this toolkit's shards. Token-level perplexities are never shown in "
                    "these columns. Bucket columns: word perplexity of words by training-split "
-                   "frequency f. Badges: <span class=\"badge verified\">verified</span> "
-                   "recomputed from a per-token NLL dump against the shards; <span class=\"badge "
-                   "measured\">measured</span> submitted from a harness run, not yet verified; "
-                   "<span class=\"badge reported\">reported</span> quoted from a paper (unknown "
-                   "fields shown as \xe2\x80\x94). Click a column header to sort.</p>\n");
+                   "frequency f. Click a column header to sort.</p>\n");
+    lb_buf_puts(b, "<dl class=\"badges\">"
+                   "<dt><span class=\"badge verified\">verified</span></dt><dd>reproduced: "
+                   "<code>leaderboard verify</code> re-ran this toolkit's harness with the "
+                   "entry's weights and config (checked by SHA-256) on all its books or a "
+                   "sample chosen by the entry's hash, and every per-token NLL matched the "
+                   "submitted dump within the documented tolerance; the details list what was "
+                   "re-run.</dd>"
+                   "<dt><span class=\"badge consistent\">consistent</span></dt><dd>the "
+                   "submitted per-token NLL dump and the shards agree with every number of the "
+                   "entry (counts, buckets, perplexities, hashes). This checks the arithmetic, "
+                   "not the model: the NLLs could have been written by hand.</dd>"
+                   "<dt><span class=\"badge measured\">measured</span></dt><dd>submitted from "
+                   "a harness run, not checked yet.</dd>"
+                   "<dt><span class=\"badge reported\">reported</span></dt><dd>quoted from a "
+                   "paper; fields the paper does not give show as \xe2\x80\x94.</dd></dl>\n");
     lb_buf_printf(b, "<p class=\"count\">%zu entries.</p>\n", l->n);
     for (int s = 0; s < GROUPS; s++) {
         size_t n;
@@ -679,7 +699,12 @@ int lb_render_markdown(const lb_entry_list *l, lb_buf *b, pg_error *err)
     memset(b, 0, sizeof *b);
     lb_buf_puts(b, "Word-level perplexity (exp(NLL / words)); on the official validation and "
                    "test splits normalised by PG-19's word counts (Rae et al. 2020, Table 2). "
-                   "\"Exact\" divides by this toolkit's own word count. Unknown: \xe2\x80\x94.\n");
+                   "\"Exact\" divides by this toolkit's own word count. Unknown: \xe2\x80\x94.\n"
+                   "Status: **verified** = the model was re-run with the entry's weights and "
+                   "reproduced its per-token NLLs within the documented tolerance; **consistent** "
+                   "= the submitted NLL dump and the shards agree with the entry's numbers "
+                   "(arithmetic only); **measured** = a harness run, not checked; **reported** = "
+                   "quoted from a paper.\n");
     for (int s = 0; s < GROUPS; s++) {
         size_t n;
         ranked *r = rank_group(l, s, &n);
@@ -707,11 +732,17 @@ int lb_render_markdown(const lb_entry_list *l, lb_buf *b, pg_error *err)
             const char *norm = jstr(e, "word_ppl.normaliser");
             if (k && norm && strcmp(norm, "exact") == 0)
                 lb_buf_puts(b, " (exact)");
-            cell_num(&c, jnum(e, "word_ppl_exact.value", &v), v, fmt_ppl);
+            /* jnum() writes v: call it before v is read as an argument (the
+             * two in one argument list are unsequenced, and showed each cell
+             * the previous column's value) */
+            k = jnum(e, "word_ppl_exact.value", &v);
+            cell_num(&c, k, v, fmt_ppl);
             lb_buf_printf(b, " | %s", c.text);
-            cell_num(&c, jnum(e, "totals.bits_per_byte", &v), v, fmt_bpb);
+            k = jnum(e, "totals.bits_per_byte", &v);
+            cell_num(&c, k, v, fmt_bpb);
             lb_buf_printf(b, " | %s", c.text);
-            cell_num(&c, jnum(e, "model.params", &v), v, fmt_params);
+            k = jnum(e, "model.params", &v);
+            cell_num(&c, k, v, fmt_params);
             lb_buf_printf(b, " | %s | ", c.text);
             describe_tokenizer(e, t, sizeof t);
             lb_buf_md(b, t);

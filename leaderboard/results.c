@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common/atomic_file.h"
+#include "leaderboard/plausible.h"
 
 const char *const lb_bucket_names[LB_BUCKETS] = {"frequent", "common", "medium", "rare"};
 const int64_t lb_bucket_min[LB_BUCKETS] = {10000, 1000, 100, 0};
@@ -137,6 +138,19 @@ static int vfail(vctx *c, const char *path, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     return pg_fail(c->err, PG_EINVAL, "%s: %s: %s", c->name, path, msg);
+}
+
+/* A refusal by one of the plausibility rules of plausible.h, named in the message. */
+static int implausible(vctx *c, const char *path, const char *rule, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int implausible(vctx *c, const char *path, const char *rule, const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return vfail(c, path, "%s (refused by the plausibility rule \"%s\")", msg, rule);
 }
 
 static void join(char *out, size_t cap, const char *parent, const char *key)
@@ -407,6 +421,14 @@ static int get_date(vctx *c, const json_t *obj, const char *path, const char *ke
         join(p, sizeof p, path, key);
         return vfail(c, p, "must be a UTC time written YYYY-MM-DDTHH:MM:SSZ");
     }
+    char p[256];
+    join(p, sizeof p, path, key);
+    time_t t = lb_date_seconds(*out);
+    if (t > time(NULL) + LB_DATE_SKEW_S)
+        return implausible(c, p, LB_RULE_DATE_FUTURE, "%s is in the future", *out);
+    if (t < lb_date_seconds(LB_EARLIEST_DATE))
+        return implausible(c, p, LB_RULE_DATE_PG19, "%s is before PG-19 was published (%s)",
+                           *out, LB_EARLIEST_DATE);
     return PG_OK;
 }
 
@@ -432,9 +454,18 @@ typedef struct summary {
     int split, official, reported;
     int prefix;          /* book_handling "prefix": only a prefix of each book scored */
     int have_totals;
+    int64_t books, chunk_tokens; /* 0 when unknown (null) */
     int64_t tokens, bytes, words;
     double nll;
 } summary;
+
+/* A display name: NFC, visible characters only (plausible.h). */
+static int check_name(vctx *c, const char *path, const char *name)
+{
+    char why[400];
+    const char *rule = lb_name_rule_broken(name, why, sizeof why);
+    return rule ? implausible(c, path, rule, "%s", why) : PG_OK;
+}
 
 static int check_model(vctx *c, const json_t *root)
 {
@@ -449,6 +480,7 @@ static int check_model(vctx *c, const json_t *root)
     int rc = get_object(c, root, "", "model", REQUIRED, &m);
     if (!rc) rc = check_keys(c, m, "model", keys);
     if (!rc) rc = get_str(c, m, "model", "name", REQUIRED, 100, &s);
+    if (!rc) rc = check_name(c, "model.name", s);
     if (!rc) rc = get_enum(c, m, "model", "family", REQUIRED, families, &idx);
     if (!rc) rc = get_int(c, m, "model", "params", MEASURED, 1, 10000000000000LL, &x, NULL);
     if (!rc) rc = get_sha256(c, m, "model", "config_sha256", MEASURED, &s);
@@ -476,6 +508,7 @@ static int check_tokenizer(vctx *c, const json_t *root)
     int rc = get_object(c, root, "", "tokenizer", REQUIRED, &t);
     if (!rc) rc = check_keys(c, t, "tokenizer", keys);
     if (!rc) rc = get_str(c, t, "tokenizer", "name", MEASURED, 64, &s);
+    if (!rc && s) rc = check_name(c, "tokenizer.name", s);
     if (!rc) rc = get_str(c, t, "tokenizer", "kind", MEASURED, 64, &s);
     if (!rc) rc = get_int(c, t, "tokenizer", "vocab_size", MEASURED, 1, 1LL << 31, &x, NULL);
     if (!rc) rc = get_sha256(c, t, "tokenizer", "vocab_sha256", MEASURED, &s);
@@ -526,6 +559,8 @@ static int check_eval(vctx *c, const json_t *root, summary *sum)
     if (!rc) rc = get_int(c, e, "eval", "chunk_tokens", NULLABLE, 1, 1LL << 40, &chunk, &chunk_null);
     if (rc)
         return rc;
+    sum->books = books_null ? 0 : books;
+    sum->chunk_tokens = chunk_null ? 0 : chunk;
     if (how == 0 && !chunk_null)
         return vfail(c, "eval.chunk_tokens", "must be null when book_handling is \"whole\"");
     if (how >= 1 && chunk_null)
@@ -621,11 +656,36 @@ static int check_totals(vctx *c, const json_t *root, summary *sum)
         return rc;
     sum->have_totals = 1;
     if (sum->words > sum->tokens)
-        return vfail(c, "totals.words", "%lld words but only %lld tokens (every word has a token)",
-                     (long long)sum->words, (long long)sum->tokens);
+        return implausible(c, "totals.words", LB_RULE_WORDS_TOKENS,
+                           "%lld words but only %lld tokens (every word has a token)",
+                           (long long)sum->words, (long long)sum->tokens);
     if (!sum->prefix && sum->words > sum->bytes)
-        return vfail(c, "totals.words", "%lld words but only %lld bytes", (long long)sum->words,
-                     (long long)sum->bytes);
+        return implausible(c, "totals.words", LB_RULE_WORDS_BYTES,
+                           "%lld words but only %lld bytes", (long long)sum->words,
+                           (long long)sum->bytes);
+    if (!sum->prefix && sum->tokens > sum->bytes)
+        return implausible(c, "totals.tokens", LB_RULE_TOKENS_BYTES,
+                           "%lld tokens but only %lld bytes (every token covers at least one "
+                           "byte of text)", (long long)sum->tokens, (long long)sum->bytes);
+    if (sum->books && sum->bytes / sum->books >= LB_MAX_BOOK_BYTES)
+        return implausible(c, "totals.bytes", LB_RULE_BOOK_BYTES,
+                           "%lld bytes in %lld books: no book is 1 GiB long", (long long)sum->bytes,
+                           (long long)sum->books);
+    /* books <= 10^6 and chunk_tokens <= 2^40: the product fits */
+    if (sum->prefix && sum->books && sum->chunk_tokens &&
+        sum->tokens > sum->books * sum->chunk_tokens)
+        return implausible(c, "totals.tokens", LB_RULE_PREFIX_TOKENS,
+                           "%lld tokens, but %lld books scored to at most %lld tokens each",
+                           (long long)sum->tokens, (long long)sum->books,
+                           (long long)sum->chunk_tokens);
+    /* per byte, or per token when the bytes of a prefix are unknown */
+    double bits = sum->nll / M_LN2 / (double)(sum->prefix ? sum->tokens : sum->bytes);
+    if (bits < LB_MIN_BITS_PER_BYTE)
+        return implausible(c, "totals.nll", LB_RULE_MIN_BPB,
+                           "%.17g nats over %lld %s is %.3g bits per %s: no model predicts text "
+                           "that well", sum->nll,
+                           (long long)(sum->prefix ? sum->tokens : sum->bytes),
+                           sum->prefix ? "tokens" : "bytes", bits, sum->prefix ? "token" : "byte");
     double want = exp(sum->nll / (double)sum->tokens);
     if (!lb_close(token_ppl, want, LB_REL_TOL))
         return vfail(c, "totals.token_ppl", "%.17g but exp(nll / tokens) = %.17g", token_ppl, want);
@@ -819,41 +879,166 @@ static int check_run_info(vctx *c, const json_t *root)
     return rc;
 }
 
+/* provenance.consistency: what `verify` recomputed from the dump. */
+static int check_consistency(vctx *c, const json_t *v)
+{
+    static const char *const keys[] = {"date", "nll_sha256", "tool", NULL};
+    const char *s;
+    int rc = check_keys(c, v, "provenance.consistency", keys);
+    if (!rc) rc = get_date(c, v, "provenance.consistency", "date", REQUIRED, &s);
+    if (!rc) rc = get_sha256(c, v, "provenance.consistency", "nll_sha256", REQUIRED, &s);
+    if (!rc) rc = get_str(c, v, "provenance.consistency", "tool", REQUIRED, 64, &s);
+    return rc;
+}
+
+/* provenance.reproduction: what `verify --weights` re-ran, checked against
+ * the rest of the (already validated) entry. */
+static int check_reproduction(vctx *c, const json_t *root, const json_t *v)
+{
+    static const char *const keys[] = {"date", "tool", "harness", "weights_sha256",
+                                       "config_sha256", "backend", "precision", "tolerance",
+                                       "sample", "books", "tokens", "max_abs_deviation",
+                                       "max_deviation_ratio", "nll_sha256", NULL};
+    const char *P = "provenance.reproduction";
+    const char *s, *weights, *config, *backend, *precision, *nll;
+    const json_t *tol, *sample, *books;
+    double x, tabs, trel;
+    int64_t tokens, n_sample = 0, n;
+    int is_null, rc = check_keys(c, v, P, keys);
+    if (!rc) rc = get_date(c, v, P, "date", REQUIRED, &s);
+    if (!rc) rc = get_str(c, v, P, "tool", REQUIRED, 64, &s);
+    if (!rc) rc = get_str(c, v, P, "harness", REQUIRED, 80, &s);
+    if (!rc) rc = get_sha256(c, v, P, "weights_sha256", REQUIRED, &weights);
+    if (!rc) rc = get_sha256(c, v, P, "config_sha256", REQUIRED, &config);
+    if (!rc) rc = get_str(c, v, P, "backend", REQUIRED, 16, &backend);
+    if (!rc) rc = get_str(c, v, P, "precision", REQUIRED, 16, &precision);
+    if (!rc) rc = get_object(c, v, P, "tolerance", REQUIRED, &tol);
+    if (!rc) {
+        static const char *const tkeys[] = {"abs", "rel", NULL};
+        rc = check_keys(c, tol, "provenance.reproduction.tolerance", tkeys);
+        if (!rc) rc = get_num(c, tol, "provenance.reproduction.tolerance", "abs", REQUIRED, 0, 0, 1, &tabs, NULL);
+        if (!rc) rc = get_num(c, tol, "provenance.reproduction.tolerance", "rel", REQUIRED, 0, 0, 1, &trel, NULL);
+    }
+    if (!rc) rc = get_object(c, v, P, "sample", NULLABLE, &sample);
+    if (!rc && sample) {
+        static const char *const skeys[] = {"books", "seed", NULL};
+        const char *seed;
+        rc = check_keys(c, sample, "provenance.reproduction.sample", skeys);
+        if (!rc) rc = get_int(c, sample, "provenance.reproduction.sample", "books", REQUIRED, 1, 1000000, &n_sample, NULL);
+        if (!rc) rc = get_str(c, sample, "provenance.reproduction.sample", "seed", REQUIRED, 16, &seed);
+        if (!rc && strspn(seed, "0123456789abcdef") != 16)
+            rc = vfail(c, "provenance.reproduction.sample.seed", "must be 16 lower-case hex digits");
+    }
+    if (!rc) rc = get_value(c, v, P, "books", REQUIRED, &books, &is_null);
+    if (!rc) rc = get_int(c, v, P, "tokens", REQUIRED, 1, 1LL << 50, &tokens, NULL);
+    if (!rc) rc = get_num(c, v, P, "max_abs_deviation", REQUIRED, 0, 0, HUGE_VAL, &x, NULL);
+    if (!rc) rc = get_num(c, v, P, "max_deviation_ratio", REQUIRED, 0, 0, 1, &x, NULL);
+    if (!rc) rc = get_sha256(c, v, P, "nll_sha256", REQUIRED, &nll);
+    if (rc)
+        return rc;
+    /* the re-run used this entry's model and its dump */
+    const json_t *model = json_object_get(root, "model");
+    const char *ew = json_string_value(json_object_get(model, "weights_sha256"));
+    const char *ec = json_string_value(json_object_get(model, "config_sha256"));
+    if (!ew)
+        return vfail(c, "provenance.status",
+                     "an entry without weights (random_init_seed) can never be verified; it "
+                     "can at most be \"consistent\"");
+    if (strcmp(ew, weights) != 0)
+        return vfail(c, "provenance.reproduction.weights_sha256", "is not model.weights_sha256");
+    if (!ec || strcmp(ec, config) != 0)
+        return vfail(c, "provenance.reproduction.config_sha256", "is not model.config_sha256");
+    const char *cn = json_string_value(
+        json_object_get(json_object_get(json_object_get(root, "provenance"), "consistency"),
+                        "nll_sha256"));
+    if (!cn || strcmp(cn, nll) != 0)
+        return vfail(c, "provenance.reproduction.nll_sha256",
+                     "is not the dump of provenance.consistency.nll_sha256");
+    const char *eb, *ep;
+    lb_entry_backend(root, &eb, &ep);
+    const lb_tolerance *t = lb_tolerance_for(eb, ep);
+    if (strcmp(backend, eb) != 0 || strcmp(precision, ep) != 0)
+        return vfail(c, "provenance.reproduction.backend",
+                     "the entry's run was %s %s, not %s %s", eb, ep, backend, precision);
+    if (!t)
+        return vfail(c, "provenance.reproduction.backend",
+                     "no reproduction tolerance is documented for %s %s", eb, ep);
+    if (tabs != t->abs || trel != t->rel)
+        return vfail(c, "provenance.reproduction.tolerance",
+                     "the documented tolerance for %s %s is abs %g, rel %g", eb, ep, t->abs,
+                     t->rel);
+    /* the books: distinct, ascending, all of them or the sample's count */
+    if (!json_is_array(books))
+        return vfail(c, "provenance.reproduction.books", "must be an array of book ids");
+    n = (int64_t)json_array_size(books);
+    int64_t split_books = json_integer_value(json_object_get(json_object_get(root, "eval"), "books"));
+    int64_t split_tokens = json_integer_value(json_object_get(json_object_get(root, "totals"), "tokens"));
+    int64_t want = sample ? (n_sample < split_books ? n_sample : split_books) : split_books;
+    if (n != want)
+        return vfail(c, "provenance.reproduction.books",
+                     "%lld books, but %s means %lld", (long long)n,
+                     sample ? "the sample" : "no sample (all books)", (long long)want);
+    for (size_t i = 0; i < (size_t)n; i++) {
+        const json_t *b = json_array_get(books, i);
+        if (!json_is_integer(b) || json_integer_value(b) < 0 ||
+            (i && json_integer_value(b) <= json_integer_value(json_array_get(books, i - 1))))
+            return vfail(c, "provenance.reproduction.books",
+                         "must be distinct book ids in ascending order (item %zu)", i);
+    }
+    if (tokens > split_tokens || (!sample && tokens != split_tokens))
+        return vfail(c, "provenance.reproduction.tokens", "%lld, but totals.tokens is %lld",
+                     (long long)tokens, (long long)split_tokens);
+    return PG_OK;
+}
+
+/* provenance: who measured the result and how far `verify` has checked it.
+ * status "unchecked" -> "consistent" (the dump and the shards agree with the
+ * numbers: a consistency record) -> "verified" (the harness re-ran the model
+ * and reproduced the dump: also a reproduction record). */
 static int check_provenance(vctx *c, const json_t *root, int *reported)
 {
-    static const char *const keys[] = {"kind", "source", "verified", "verification", "notes", NULL};
+    static const char *const keys[] = {"kind", "source", "status", "consistency", "reproduction",
+                                       "notes", NULL};
     static const char *const kinds[] = {"measured", "reported", NULL};
+    static const char *const statuses[] = {"unchecked", "consistent", "verified", NULL};
     const json_t *p;
     const char *s;
-    int kind, verified;
+    int kind, status;
     int rc = get_object(c, root, "", "provenance", REQUIRED, &p);
+    if (!rc && json_object_get(p, "verified"))
+        return vfail(c, "provenance.verified",
+                     "replaced by provenance.status (\"unchecked\", \"consistent\" or "
+                     "\"verified\", leaderboard/README.md): an entry whose dump was only "
+                     "recomputed is \"consistent\"");
     if (!rc) rc = check_keys(c, p, "provenance", keys);
     if (!rc) rc = get_enum(c, p, "provenance", "kind", REQUIRED, kinds, &kind);
     if (rc)
         return rc;
     *reported = kind == 1;
     if (!rc) rc = get_str(c, p, "provenance", "source", *reported ? REQUIRED : NULLABLE, 500, &s);
-    if (!rc) rc = get_bool(c, p, "provenance", "verified", &verified);
+    if (!rc) rc = get_enum(c, p, "provenance", "status", REQUIRED, statuses, &status);
     if (!rc) rc = get_str(c, p, "provenance", "notes", NULLABLE, 2000, &s);
     if (rc)
         return rc;
-    if (*reported && verified)
-        return vfail(c, "provenance.verified", "a reported result cannot be verified");
-    const json_t *v;
-    if ((rc = get_object(c, p, "provenance", "verification", NULLABLE, &v)))
+    if (*reported && status != 0)
+        return vfail(c, "provenance.status", "a reported result cannot be checked: it has no "
+                                             "measurements (\"unchecked\")");
+    const json_t *cons, *repro;
+    if ((rc = get_object(c, p, "provenance", "consistency", NULLABLE, &cons)) ||
+        (rc = get_object(c, p, "provenance", "reproduction", NULLABLE, &repro)))
         return rc;
-    if (verified != (v != NULL))
-        return vfail(c, "provenance.verification",
-                     verified ? "a verified entry records how it was verified"
-                              : "must be null unless verified is true");
-    if (v) {
-        static const char *const vkeys[] = {"date", "nll_sha256", "tool", NULL};
-        if (!rc) rc = check_keys(c, v, "provenance.verification", vkeys);
-        if (!rc) rc = get_date(c, v, "provenance.verification", "date", REQUIRED, &s);
-        if (!rc) rc = get_sha256(c, v, "provenance.verification", "nll_sha256", REQUIRED, &s);
-        if (!rc) rc = get_str(c, v, "provenance.verification", "tool", REQUIRED, 64, &s);
-    }
-    return rc;
+    if ((status >= 1) != (cons != NULL))
+        return vfail(c, "provenance.consistency",
+                     status >= 1 ? "a \"%s\" entry records the dump it was checked with"
+                                 : "must be null in an \"%s\" entry", statuses[status]);
+    if ((status == 2) != (repro != NULL))
+        return vfail(c, "provenance.reproduction",
+                     status == 2 ? "a \"%s\" entry records what was re-run"
+                                 : "must be null in a \"%s\" entry (only \"verified\" "
+                                   "entries were re-run)", statuses[status]);
+    if (cons && (rc = check_consistency(c, cons)))
+        return rc;
+    return PG_OK; /* the reproduction is checked after the sections it refers to */
 }
 
 int lb_validate(const json_t *root, lb_mode mode, const char *name, pg_error *err)
@@ -885,6 +1070,9 @@ int lb_validate(const json_t *root, lb_mode mode, const char *name, pg_error *er
         (rc = check_context(&c, root)) || (rc = check_eval(&c, root, &sum)) ||
         (rc = check_totals(&c, root, &sum)) || (rc = check_word_ppl(&c, root, &sum)) ||
         (rc = check_buckets(&c, root, &sum)) || (rc = check_run_info(&c, root)))
+        return rc;
+    const json_t *repro = json_object_get(json_object_get(root, "provenance"), "reproduction");
+    if (mode == LB_ENTRY && json_is_object(repro) && (rc = check_reproduction(&c, root, repro)))
         return rc;
     /* A measured result must carry its measurements: totals can only be null
      * in a reported one, and then nothing derived from it may be present. */

@@ -10,6 +10,7 @@
 
 #include "common/hash.h"
 #include "leaderboard/entries.h"
+#include "leaderboard/reproduce.h"
 #include "shards/shard_reader.h"
 
 /* Tokens read from a shard per call: bounds the scratch buffers. */
@@ -383,8 +384,47 @@ void lb_verify_report_free(lb_verify_report *rep)
     memset(rep, 0, sizeof *rep);
 }
 
+static json_t *reproduction_record(const lb_reproduction *r, const lb_reproduce_opts *o,
+                                   const json_t *e, const char *date, const char *nll_hex)
+{
+    const char *backend, *precision;
+    lb_entry_backend(e, &backend, &precision);
+    const lb_tolerance *t = lb_tolerance_for(backend, precision);
+    json_t *books = json_array();
+    for (size_t i = 0; books && i < r->n_books; i++)
+        if (json_array_append_new(books, json_integer((json_int_t)r->books[i]))) {
+            json_decref(books);
+            return NULL;
+        }
+    char seed[17];
+    snprintf(seed, sizeof seed, "%016llx", (unsigned long long)r->seed);
+    json_t *sample = o->sample ? json_pack("{s:I, s:s}", "books", (json_int_t)o->sample, "seed",
+                                           seed)
+                               : json_null();
+    if (!books || !sample || !t) {
+        json_decref(books);
+        json_decref(sample);
+        return NULL;
+    }
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:{s:f, s:f}, s:o, s:o, s:I, s:f, s:f, "
+                     "s:s}",
+                     "date", date, "tool", LB_REPRODUCE_TOOL, "harness", r->harness,
+                     "weights_sha256", r->weights_sha256, "config_sha256", r->config_sha256,
+                     "backend", backend, "precision", precision, "tolerance", "abs", t->abs,
+                     "rel", t->rel, "sample", sample, "books", books, "tokens",
+                     (json_int_t)r->tokens, "max_abs_deviation", r->max_abs_deviation,
+                     "max_deviation_ratio", r->max_ratio, "nll_sha256", nll_hex);
+}
+
 int lb_verify_entry(const char *entry_path, const char *nll_path, const char *shards_dir,
                     lb_verify_report *rep, pg_error *err)
+{
+    return lb_verify_entry_reproduce(entry_path, nll_path, shards_dir, NULL, rep, err);
+}
+
+int lb_verify_entry_reproduce(const char *entry_path, const char *nll_path,
+                              const char *shards_dir, const lb_reproduce_opts *ro,
+                              lb_verify_report *rep, pg_error *err)
 {
     memset(rep, 0, sizeof *rep);
     json_t *e = NULL;
@@ -402,6 +442,15 @@ int lb_verify_entry(const char *entry_path, const char *nll_path, const char *sh
         json_decref(e);
         return pg_fail(err, PG_EINVAL,
                        "%s: a reported entry has no measurements to recompute", entry_path);
+    }
+    /* what can fail cheaply fails before the dump is read or the model re-run */
+    lb_reproduction repro;
+    memset(&repro, 0, sizeof repro);
+    if (ro && (rc = lb_reproduce_precheck(e, ro, &repro, err))) {
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err->msg);
+        json_decref(e);
+        return pg_fail(err, rc, "%s: cannot be verified: %s", entry_path, why);
     }
     uint8_t md5[16], sha[32];
     uint32_t crc;
@@ -422,7 +471,6 @@ int lb_verify_entry(const char *entry_path, const char *nll_path, const char *sh
     lb_metrics m;
     rc = lb_recompute(&dump, shards_dir, json_string_value(jget(e, "eval", "split")), prefix, &m,
                       err);
-    lb_nll_close(&dump);
     if (!rc) {
         rep->books = m.books;
         rep->tokens = m.tokens;
@@ -430,24 +478,49 @@ int lb_verify_entry(const char *entry_path, const char *nll_path, const char *sh
         rc = lb_compare(e, &m, nll_hex, rep, err);
         lb_metrics_free(&m);
     }
+    /* consistent: now re-run the model on (a sample of) the same books */
+    uint8_t content[32];
+    if (!rc && rep->n_mismatch == 0 && ro && !(rc = lb_entry_content_sha256(e, content, err))) {
+        size_t before = rep->n_mismatch;
+        rc = lb_reproduce(e, content, &dump, shards_dir, ro, &repro, &rep->mismatch,
+                          &rep->n_mismatch, err);
+        rep->reproduced = !rc && rep->n_mismatch == before;
+        rep->rerun_books = repro.n_books;
+        rep->rerun_tokens = repro.tokens;
+        rep->max_abs_deviation = repro.max_abs_deviation;
+    }
+    lb_nll_close(&dump);
     if (!rc && rep->n_mismatch == 0) {
         /* All agree: record it. The rewrite is atomic; the entry keeps its name. */
-        json_t *prov = json_object_get(e, "provenance"), *v = json_object();
+        json_t *prov = json_object_get(e, "provenance");
         char date[32];
         time_t now = time(NULL);
         struct tm tm;
         gmtime_r(&now, &tm);
         strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &tm);
-        if (!v || json_object_set_new(v, "date", json_string(date)) ||
-            json_object_set_new(v, "nll_sha256", json_string(nll_hex)) ||
-            json_object_set_new(v, "tool", json_string(LB_VERIFY_TOOL)) ||
-            json_object_set_new(prov, "verified", json_true()) ||
-            json_object_set_new(prov, "verification", v)) {
+        json_t *cons = json_pack("{s:s, s:s, s:s}", "date", date, "nll_sha256", nll_hex, "tool",
+                                 LB_VERIFY_TOOL);
+        json_t *rec = NULL;
+        if (ro) {
+            rec = reproduction_record(&repro, ro, e, date, nll_hex);
+        } else {
+            /* a reproduction of this same dump stays valid; of another, it does not */
+            const json_t *old = json_object_get(prov, "reproduction");
+            const char *old_nll = json_string_value(json_object_get(old, "nll_sha256"));
+            rec = old_nll && strcmp(old_nll, nll_hex) == 0 ? json_deep_copy(old) : json_null();
+        }
+        if (!cons || !rec || json_object_set_new(prov, "consistency", cons) ||
+            json_object_set_new(prov, "reproduction", rec) ||
+            json_object_set_new(prov, "status",
+                                json_string(json_is_object(rec) ? "verified" : "consistent"))) {
             rc = pg_fail(err, PG_ENOMEM, "out of memory");
-        } else if (!(rc = lb_validate(e, LB_ENTRY, entry_path, err))) {
-            rc = lb_entry_rewrite(entry_path, e, err);
+        } else {
+            rep->status = json_is_object(rec) ? "verified" : "consistent";
+            if (!(rc = lb_validate(e, LB_ENTRY, entry_path, err)))
+                rc = lb_entry_rewrite(entry_path, e, err);
         }
     }
+    lb_reproduction_free(&repro);
     json_decref(e);
     return rc;
 }

@@ -6,9 +6,10 @@
  * scored exactly once, with the same token count), and then, token by token,
  * adds each NLL to its word and each word to its training-frequency bucket
  * using the shards' word-start flags and word frequencies. The entry is
- * marked verified only if every recomputed number agrees with it (counts
+ * marked "consistent" only if every recomputed number agrees with it (counts
  * exactly, NLLs and perplexities within LB_REL_TOL) and the shard, vocabulary
- * and dump hashes match.
+ * and dump hashes match. That is arithmetic: "verified" needs a re-run of
+ * the model (reproduce.h).
  */
 #ifndef PG19_LEADERBOARD_VERIFY_H
 #define PG19_LEADERBOARD_VERIFY_H
@@ -40,7 +41,13 @@ typedef struct lb_verify_report {
     size_t n_mismatch;
     size_t n_checks;
     uint64_t books, tokens, words;
+    const char *status;        /* the entry's status after success: "consistent" or "verified" */
+    int reproduced;            /* the re-run matched the dump */
+    uint64_t rerun_books, rerun_tokens;
+    double max_abs_deviation;  /* of the re-run from the dump */
 } lb_verify_report;
+
+struct lb_reproduce_opts;
 
 /* Bucket index of a word with training frequency f. */
 int lb_bucket_of(uint64_t f);
@@ -59,12 +66,20 @@ int lb_compare(const json_t *entry, const lb_metrics *m, const char *nll_sha256,
                lb_verify_report *rep, pg_error *err);
 
 /* The whole command: load and validate the entry, recompute, compare, and on
- * full agreement rewrite the entry atomically with provenance.verified = true.
- * Returns 0 with rep->n_mismatch > 0 when the numbers disagree (the entry is
- * left untouched); a negative code when the inputs cannot be read or are
- * inconsistent with the shards. */
+ * full agreement rewrite the entry atomically with provenance.status
+ * "consistent" and its consistency record (a reproduction of this same dump
+ * is kept, of another dump dropped). Returns 0 with rep->n_mismatch > 0 when
+ * the numbers disagree (the entry is left untouched); a negative code when
+ * the inputs cannot be read or are inconsistent with the shards. */
 int lb_verify_entry(const char *entry_path, const char *nll_path, const char *shards_dir,
                     lb_verify_report *rep, pg_error *err);
+/* The same, and with ro (weights and config) then re-runs the harness
+ * (reproduce.h) on all or a sample of the books; only if every per-token
+ * NLL is within the tolerance does the entry become "verified", with its
+ * reproduction record. A failed re-run leaves the entry untouched. */
+int lb_verify_entry_reproduce(const char *entry_path, const char *nll_path,
+                              const char *shards_dir, const struct lb_reproduce_opts *ro,
+                              lb_verify_report *rep, pg_error *err);
 void lb_verify_report_free(lb_verify_report *rep);
 
 #endif

@@ -5,6 +5,6 @@
 #   include shards/reader.mk
 #   mytool_SRCS := mytool/main.c $(SHARD_READER_SRCS)
 #   mytool_LIBS := $(SHARD_READER_LIBS)
-SHARD_READER_SRCS := shards/shard_reader.c
+SHARD_READER_SRCS := shards/shard_reader.c shards/map_guard.c
 SHARD_READER_LIBS := -lxxhash
 SHARD_WRITER_SRCS := shards/shard_writer.c

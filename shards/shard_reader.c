@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "shards/map_guard.h"
 #include "shards/shard_format.h"
 
 typedef struct shard_section {
@@ -249,6 +250,26 @@ static int check_bytes(pg_shard *s, pg_error *err)
     return 0;
 }
 
+/* Every read of the mapping runs under a map guard (map_guard.h): a file
+ * truncated or rewritten while mapped makes the read fail with an error that
+ * names it instead of killing the process with SIGBUS. */
+static int validate(pg_shard *s, int verify_checksums, pg_error *err)
+{
+    pg_map_guard g;
+    pg_map_guard_enter(&g, s->map, (size_t)s->file_size);
+    if (sigsetjmp(g.env, 1)) {
+        pg_map_guard_leave(&g);
+        return pg_map_guard_fail(&g, s->path, s->file_size, err);
+    }
+    int rc = check_header(s, err);
+    if (!rc)
+        rc = check_book_table(s, err);
+    if (!rc && verify_checksums)
+        rc = check_bytes(s, err);
+    pg_map_guard_leave(&g);
+    return rc;
+}
+
 int pg_shard_open(const char *path, int verify_checksums, pg_shard **out, pg_error *err)
 {
     *out = NULL;
@@ -281,9 +302,7 @@ int pg_shard_open(const char *path, int verify_checksums, pg_shard **out, pg_err
         s->map = m;
     }
     close(fd);
-    if ((rc = check_header(s, err)) < 0 || (rc = check_book_table(s, err)) < 0)
-        goto fail;
-    if (verify_checksums && (rc = check_bytes(s, err)) < 0)
+    if ((rc = validate(s, verify_checksums, err)) < 0)
         goto fail;
     *out = s;
     return 0;
@@ -362,6 +381,12 @@ int pg_shard_tokens(const pg_shard *s, uint64_t i, uint64_t start, uint64_t coun
     uint64_t t0 = s->books[i].token_offset + start;
     const uint8_t *p = s->map + s->sec[PGS_SEC_TOKENS].offset + t0 * s->token_bytes;
     uint32_t bad = 0;
+    pg_map_guard g;
+    pg_map_guard_enter(&g, s->map, (size_t)s->file_size);
+    if (sigsetjmp(g.env, 1)) {
+        pg_map_guard_leave(&g);
+        return pg_map_guard_fail(&g, s->path, s->file_size, err);
+    }
     if (s->token_bytes == 2) {
         for (uint64_t k = 0; k < count; k++) {
             dst[k] = (uint32_t)p[2 * k] | (uint32_t)p[2 * k + 1] << 8;
@@ -373,6 +398,7 @@ int pg_shard_tokens(const pg_shard *s, uint64_t i, uint64_t start, uint64_t coun
             bad |= dst[k] >= s->vocab_size;
         }
     }
+    pg_map_guard_leave(&g);
     if (bad)
         return pg_fail(err, PG_ECORRUPT, "%s: book id %llu: a token id is outside the vocabulary",
                        s->path, (unsigned long long)s->books[i].id);
@@ -386,8 +412,15 @@ int pg_shard_word_starts(const pg_shard *s, uint64_t i, uint64_t start, uint64_t
     if (rc < 0)
         return rc;
     uint64_t t0 = s->books[i].token_offset + start;
+    pg_map_guard g;
+    pg_map_guard_enter(&g, s->map, (size_t)s->file_size);
+    if (sigsetjmp(g.env, 1)) {
+        pg_map_guard_leave(&g);
+        return pg_map_guard_fail(&g, s->path, s->file_size, err);
+    }
     for (uint64_t k = 0; k < count; k++)
         dst[k] = (uint8_t)word_start_bit(s, t0 + k);
+    pg_map_guard_leave(&g);
     return 0;
 }
 
@@ -402,8 +435,15 @@ int pg_shard_word_freqs(const pg_shard *s, uint64_t i, uint64_t start, uint64_t 
     if (rc < 0)
         return rc;
     const uint8_t *p = s->map + s->sec[PGS_SEC_WORD_FREQS].offset + 8 * (s->books[i].word_offset + start);
+    pg_map_guard g;
+    pg_map_guard_enter(&g, s->map, (size_t)s->file_size);
+    if (sigsetjmp(g.env, 1)) {
+        pg_map_guard_leave(&g);
+        return pg_map_guard_fail(&g, s->path, s->file_size, err);
+    }
     for (uint64_t k = 0; k < count; k++)
         dst[k] = pgs_get64(p + 8 * k);
+    pg_map_guard_leave(&g);
     return 0;
 }
 

@@ -9,7 +9,7 @@ out=${FUZZ_OUT:-build/fuzz}
 mkdir -p "$out/corpus" "$out/artifacts"
 clang -std=c11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined \
   -fno-sanitize-recover=undefined \
-  shards/fuzz/fuzz_shard_reader.c shards/shard_reader.c common/error.c \
+  shards/fuzz/fuzz_shard_reader.c shards/shard_reader.c shards/map_guard.c common/error.c \
   -lxxhash -o "$out/fuzz_shard_reader"
 cp -n shards/fuzz/corpus/* "$out/corpus/" 2>/dev/null || true
 "$out/fuzz_shard_reader" -max_total_time="$secs" -max_len=4096 -timeout=10 \

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 
 #include "common/atomic_file.h"
 #include "common/hash.h"
+#include "common/svg_plot.h"
 
 static void test_crc32c_vectors(void **state)
 {
@@ -116,6 +118,59 @@ static void test_atomic_write(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+static int count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p++)
+        n++;
+    return n;
+}
+
+static void test_svg_plot(void **state)
+{
+    (void)state;
+    pg_error err;
+    char dir[] = "/tmp/pg19-svg-XXXXXX", path[300];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/p.svg", dir);
+    /* a NaN splits a line in two; text is escaped */
+    double x[] = {0, 1, 2, 3, 4}, y[] = {1, 2, NAN, 4, 5};
+    pg_plot_series s = {"a<b & \"c\"", x, y, 5};
+    pg_plot p = {.title = "t<1>", .x_label = "x", .y_label = "y"};
+    assert_int_equal(pg_svg_lines(path, &p, &s, 1, &err), 0);
+    char *svg;
+    size_t len;
+    assert_int_equal(pg_read_file(path, 1 << 20, &svg, &len, &err), 0);
+    assert_int_equal(count(svg, "<polyline"), 2);
+    assert_non_null(strstr(svg, "a&lt;b &amp; &quot;c&quot;"));
+    assert_non_null(strstr(svg, "t&lt;1&gt;"));
+    assert_null(strstr(svg, "nan"));
+    assert_non_null(strstr(svg, "</svg>"));
+    free(svg);
+    /* bars: one rect per finite value, plus background, frame and legend */
+    double b1[] = {10, 20, 30}, b2[] = {5, INFINITY, 50};
+    pg_plot_series bs[] = {{"m1", NULL, b1, 3}, {"m2", NULL, b2, 3}};
+    const char *groups[] = {"frequent", "common", "rare"};
+    p.log_y = 1;
+    assert_int_equal(pg_svg_bars(path, &p, groups, 3, bs, 2, &err), 0);
+    assert_int_equal(pg_read_file(path, 1 << 20, &svg, &len, &err), 0);
+    assert_int_equal(count(svg, "<rect"), 5 + 1 + 1 + 2);
+    free(svg);
+    /* nothing finite: refused, the earlier file untouched */
+    double bad[] = {NAN, NAN};
+    pg_plot_series none = {"x", NULL, bad, 2};
+    assert_int_equal(pg_svg_lines(path, &p, &none, 1, &err), PG_EINVAL);
+    assert_non_null(strstr(err.msg, "p.svg"));
+    pg_plot_series short_series = {"x", NULL, b1, 2};
+    assert_int_equal(pg_svg_bars(path, &p, groups, 3, &short_series, 1, &err), PG_EINVAL);
+    assert_int_equal(pg_read_file(path, 1 << 20, &svg, &len, &err), 0);
+    assert_int_equal(count(svg, "<rect"), 9);
+    free(svg);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -123,6 +178,7 @@ int main(void)
         cmocka_unit_test(test_hasher),
         cmocka_unit_test(test_base64),
         cmocka_unit_test(test_atomic_write),
+        cmocka_unit_test(test_svg_plot),
     };
     return cmocka_run_group_tests_name("common", tests, NULL, NULL);
 }

@@ -20,7 +20,10 @@ next fault in the list, a fault ending in "*" stays forever. Fault kinds:
   corrupt          one byte flipped in the middle
   extra            10 bytes more than the object, consistently
   stall:S          half the body, then S seconds of silence, then close
+  trickle:R        the body at R bytes/s (e.g. 4: alive, but far too slow)
   garbage          (LIST only) a body that is not JSON
+  endless          (LIST only) every page has a nextPageToken, past the end
+  flood:N          (LIST only) every page has N made-up objects and a next page
 Every request is appended to --log as a JSON line (t, path, range, fault).
 With --port 0 the chosen port is printed as "PORT n" on stdout. --backlog N
 (default 5, Python's) and --nodelay (TCP_NODELAY) are for benchmarks, where
@@ -113,6 +116,7 @@ def make_handler(bucket, faults, page_size, ranges, rate, log):
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms delayed-ACK wait
 
         def log_message(self, fmt, *args):
             pass
@@ -174,6 +178,14 @@ def make_handler(bucket, faults, page_size, ranges, rate, log):
                 self.close_connection = True
                 self.connection.close()
                 return
+            if kind == "trickle":
+                step = 1.0 / float(arg)
+                chunk = max(1, int(float(arg) / 20))
+                for i in range(0, len(body), chunk):
+                    self.wfile.write(body[i:i + chunk])
+                    self.wfile.flush()
+                    time.sleep(step * chunk)
+                return
             if kind == "stall":
                 half = len(body) // 2
                 self.wfile.write(body[:half])
@@ -204,8 +216,16 @@ def make_handler(bucket, faults, page_size, ranges, rate, log):
                 matching = [n for n in bucket.names if n.startswith(prefix)]
                 page = matching[start:start + page_size]
                 doc = {"kind": "storage#objects", "items": [bucket.info(n) for n in page]}
-                if start + page_size < len(matching):
+                if start + page_size < len(matching) or fault == "endless":
                     doc["nextPageToken"] = str(start + page_size)
+                if fault and fault.startswith("flood:"):
+                    n = int(fault.split(":", 1)[1])
+                    doc["items"] = [{"name": f"{prefix}{start + i}.txt", "size": "1000",
+                                     "md5Hash": "kAFQmDzST7DWlj99KOF/cg==", "crc32c": "Nks/tw=="}
+                                    for i in range(n)]
+                    doc["nextPageToken"] = str(start + n)
+                if fault in ("endless",) or (fault and fault.startswith("flood:")):
+                    fault = None
                 body = json.dumps(doc).encode()
                 if fault == "garbage":
                     body = b"<html>not json</html>"

@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -55,6 +56,27 @@ class FetchCase(unittest.TestCase):
 
     def assert_ok(self, r):
         self.assertEqual(r.returncode, 0, r.stderr.decode())
+
+    def start_fetch(self, server, *extra):
+        """A run in the background (stderr piped), for tests that act while it downloads."""
+        args = fetch_cmd("--out", self.out, "--base-url", server.url, "--stall-timeout", "2", *extra)
+        return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def wait_for_partial(self, name, at_least, proc):
+        partial = os.path.join(self.out, ".partial", name)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if os.path.exists(partial) and os.path.getsize(partial) >= at_least:
+                return partial
+            if proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        self.fail(f"{name}: no partial file of {at_least} bytes appeared")
+
+    def use_slow_books(self, ids, size):
+        """A bucket of a few big books, served slowly enough to act mid-download."""
+        shutil.rmtree(self.bucket_root)
+        self.objs = make_bucket(self.bucket_root, books={"train": ids}, sizes=(size, size + 1))
 
 
 class TestClean(FetchCase):
@@ -282,6 +304,214 @@ class TestKill(FetchCase):
             self.assertGreater(os.path.getsize(partial), 0)
             self.assert_ok(self.run_fetch(srv))
         self.assert_tree_complete()
+
+
+class TestOutputLock(FetchCase):
+    """One run at a time per output folder, and bytes checked as they are on disk."""
+
+    def test_second_run_into_the_same_folder_is_refused(self):
+        self.use_slow_books([31, 32], 200000)
+        with Server(self.bucket_root, rate=100000) as srv:
+            first = self.start_fetch(srv, "--jobs", "2")
+            self.wait_for_partial("train/31.txt", 10000, first)
+            second = self.run_fetch(srv)
+            _, first_err = first.communicate(timeout=60)
+            self.assertEqual(first.returncode, 0, first_err.decode())
+        self.assertNotEqual(second.returncode, 0)
+        err = second.stderr.decode()
+        self.assertIn(f"pid {first.pid}", err)
+        self.assertIn(".fetch.lock", err)
+        self.assert_tree_complete()
+        self.assertFalse(os.path.exists(os.path.join(self.out, ".fetch.lock")))
+
+    def test_partial_changed_on_disk_is_not_placed(self):
+        # Another writer overwrites bytes fetch has already received and
+        # hashed: the streamed checksums match, the file on disk does not.
+        self.use_slow_books([41], 300000)
+        with Server(self.bucket_root, rate=100000) as srv:
+            p = self.start_fetch(srv, "--jobs", "1")
+            partial = self.wait_for_partial("train/41.txt", 100000, p)
+            with open(partial, "r+b") as f:
+                f.write(b"\0" * 32768)
+            _, err = p.communicate(timeout=60)
+            self.assertEqual(p.returncode, 0, err.decode())
+            self.assertEqual(len(srv.object_requests("train/41.txt")), 2)
+        self.assert_tree_complete()
+
+    def test_missing_partial_fails_only_itself(self):
+        # Two books finish together and are placed in one batch; one partial
+        # file was deleted mid-download. The other is placed, that one retried.
+        self.use_slow_books([51, 52], 200000)
+        with Server(self.bucket_root, rate=100000) as srv:
+            p = self.start_fetch(srv, "--jobs", "3")
+            partial = self.wait_for_partial("train/51.txt", 50000, p)
+            self.wait_for_partial("train/52.txt", 50000, p)
+            os.unlink(partial)
+            _, err = p.communicate(timeout=60)
+            self.assertEqual(p.returncode, 0, err.decode())
+            self.assertEqual(len(srv.object_requests("train/51.txt")), 2)
+            self.assertEqual(len(srv.object_requests("train/52.txt")), 1)
+        self.assert_tree_complete()
+
+
+class TestHostileListing(FetchCase):
+    """Listings that never end or list far more objects than PG-19 has."""
+
+    def run_measured(self, server, timeout=60):
+        """Runs fetch; returns (exit status, stderr, peak RSS of fetch in KiB)."""
+        args = fetch_cmd("--out", self.out, "--base-url", server.url, "--stall-timeout", "2")
+        # a small ASan quarantine, so that freed pages do not count as memory in use
+        env = dict(os.environ, ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=8")
+        p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        killer = threading.Timer(timeout, p.kill)
+        killer.start()
+        try:
+            err = p.stderr.read()
+            _, status, usage = os.wait4(p.pid, 0)
+        finally:
+            killer.cancel()
+            p.stderr.close()
+        p.returncode = os.waitstatus_to_exitcode(status)
+        return p.returncode, err, usage.ru_maxrss
+
+    def test_endless_pages_are_refused(self):
+        with Server(self.bucket_root, faults={"LIST": ["endless*"]}, log=False) as srv:
+            rc, err, _ = self.run_measured(srv)
+        self.assertEqual(rc, 1, err)
+        self.assertIn(b"more than 2000 listing pages", err)
+
+    def test_too_many_objects_are_refused_in_bounded_memory(self):
+        with Server(self.bucket_root, faults={"LIST": ["flood:1000*"]}, log=False) as srv:
+            rc, err, rss_kib = self.run_measured(srv)
+        self.assertEqual(rc, 1, err)
+        self.assertIn(b"more than 100000 objects", err)
+        # 100,000 entries (about 30 MB) and one page at a time: 41 MiB measured, 72 MiB under ASan
+        self.assertLess(rss_kib, 200 * 1024)
+
+
+class TestSlowServers(FetchCase):
+    def biggest_book(self):
+        return max((n for n in self.objs if n.endswith(".txt")), key=lambda n: len(self.objs[n]))
+
+    def test_trickle_is_cut_off_by_the_minimum_rate(self):
+        # 4 bytes/s is not a stall (bytes keep coming), but far below any useful rate
+        big = self.biggest_book()
+        with Server(self.bucket_root, faults={big: ["trickle:4"]}) as srv:
+            t0 = time.time()
+            r = self.run_fetch(srv, timeout=60)
+            self.assert_ok(r)
+            self.assertLess(time.time() - t0, 20)
+            reqs = srv.object_requests(big)
+            self.assertEqual(len(reqs), 2)
+            self.assertIsNotNone(reqs[1]["range"])  # the trickled bytes are kept
+        self.assert_tree_complete()
+
+    def test_deadline_bounds_each_attempt(self):
+        # fast enough for the minimum rate, too slow for the deadline
+        big = self.biggest_book()
+        rate = len(self.objs[big]) // 6
+        with Server(self.bucket_root, faults={big: [f"trickle:{rate}*"]}) as srv:
+            t0 = time.time()
+            r = self.run_fetch(srv, "--deadline", "1", "--retries", "2", timeout=60)
+            self.assertLess(time.time() - t0, 20)
+            self.assertEqual(len(srv.object_requests(big)), 2)
+        self.assertEqual(r.returncode, 1)
+        err = r.stderr.decode()
+        self.assertIn(f"FAILED {big} after 2 attempt(s)", err)
+        self.assertIn("timed out", err)
+        self.assertFalse(os.path.exists(os.path.join(self.out, big)))
+
+    def test_bad_rate_arguments(self):
+        for args in (["--deadline", "0"], ["--min-rate", "-1"], ["--min-rate", "x"]):
+            r = subprocess.run(fetch_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            self.assertEqual(r.returncode, 2, args)
+            self.assertIn(args[0].encode(), r.stderr)
+
+
+class TestDamagedManifest(FetchCase):
+    def test_damaged_manifest_is_rebuilt_from_the_files(self):
+        with Server(self.bucket_root) as srv:
+            self.assert_ok(self.run_fetch(srv))
+            man = os.path.join(self.out, "MANIFEST.tsv")
+            with open(man, "rb") as f:
+                text = f.read()
+            with open(man, "wb") as f:  # cut mid-line, then junk
+                f.write(text[: len(text) // 2] + b"\x00\xffjunk\n")
+            with open(os.path.join(self.out, "train", "103.txt"), "r+b") as f:
+                f.write(b"X")  # and one book no longer matches the listing
+            before = len(srv.object_requests())
+            r = self.run_fetch(srv)
+            self.assert_ok(r)
+            err = r.stderr.decode()
+            self.assertIn("MANIFEST.tsv", err)
+            self.assertIn("rebuilding it", err)
+            fetched = [q["path"] for q in srv.object_requests()[before:]]
+            self.assertEqual(fetched, ["/deepmind-gutenberg/train/103.txt"])
+        self.assert_tree_complete()
+
+    def test_unreadable_manifest_says_what_to_do(self):
+        with Server(self.bucket_root) as srv:
+            self.assert_ok(self.run_fetch(srv, "--split", "test"))
+            man = os.path.join(self.out, "MANIFEST.tsv")
+            os.unlink(man)
+            os.mkdir(man)  # not a file: cannot be rebuilt in place
+            r = self.run_fetch(srv, "--split", "test")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(b"MANIFEST.tsv", r.stderr)
+        self.assertIn(b"remove it", r.stderr)
+
+
+class TestFullDisk(FetchCase):
+    """Books fail to write and then the manifest cannot be saved either:
+    each failed book must still be reported."""
+
+    def check_report(self, r):
+        self.assertEqual(r.returncode, 1)
+        err = r.stderr.decode()
+        self.assertIn("MANIFEST.tsv", err)
+        failed = [n for n in self.objs if not os.path.exists(os.path.join(self.out, n))]
+        self.assertTrue(failed)
+        for name in failed:
+            self.assertIn(f"FAILED {name}", err)
+
+    def test_file_size_limit(self):
+        # RLIMIT_FSIZE makes writes fail (EFBIG) as a full disk does, with no privileges
+        shutil.rmtree(self.bucket_root)
+        self.objs = make_bucket(self.bucket_root, books={"train": list(range(1000, 1040))}, sizes=(300, 600))
+        for name in ("train/1001.txt", "train/1002.txt"):
+            with open(os.path.join(self.bucket_root, name), "ab") as f:
+                f.write(b"x" * 20000)
+            with open(os.path.join(self.bucket_root, name), "rb") as f:
+                self.objs[name] = f.read()
+
+        def limit():
+            import resource
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+        with Server(self.bucket_root) as srv:
+            args = fetch_cmd("--out", self.out, "--base-url", srv.url, "--stall-timeout", "2")
+            r = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120,
+                               preexec_fn=limit)
+        self.check_report(r)
+        self.assertIn("File too large", r.stderr.decode())
+
+    def test_full_tmpfs(self):
+        if os.geteuid() != 0:
+            self.skipTest("mounting a small tmpfs needs root")
+        mnt = os.path.join(self.tmp, "small")
+        os.mkdir(mnt)
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", mnt],
+                          stderr=subprocess.DEVNULL).returncode != 0:
+            self.skipTest("cannot mount a tmpfs here")
+        try:
+            self.out = os.path.join(mnt, "out")
+            with Server(self.bucket_root) as srv:
+                r = self.run_fetch(srv)
+            self.check_report(r)
+            self.assertIn("No space left on device", r.stderr.decode())
+        finally:
+            subprocess.run(["umount", mnt])
 
 
 @unittest.skipUnless(CORPUS, "PG19_TEST_CORPUS is not set")

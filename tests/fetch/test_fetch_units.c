@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/atomic_file.h"
+#include "fetch/dir_lock.h"
 #include "fetch/gcs_listing.h"
 #include "fetch/manifest.h"
 #include "fetch/retry.h"
@@ -92,6 +93,88 @@ static void test_listing_hostile(void **state)
     pg_error err;
     assert_int_not_equal(parse(json, &l, &tok, &err), 0);
     gcs_object_list_free(&l);
+}
+
+/* A listing may not grow past GCS_MAX_ITEMS objects, over any number of pages. */
+static void test_listing_item_bound(void **state)
+{
+    (void)state;
+    gcs_object_list l = {0};
+    l.cap = GCS_MAX_ITEMS;
+    l.items = calloc(l.cap, sizeof *l.items);
+    assert_non_null(l.items);
+    l.n = GCS_MAX_ITEMS - 1;
+    const char *one = "{\"items\":[{\"name\":\"train/1.txt\",\"size\":\"3\"}],\"nextPageToken\":\"t\"}";
+    const char *two = "{\"items\":[{\"name\":\"train/2.txt\",\"size\":\"3\"},"
+                      "{\"name\":\"train/3.txt\",\"size\":\"3\"}]}";
+    char *tok = NULL;
+    pg_error err = {0};
+    assert_int_equal(gcs_parse_listing_page(one, strlen(one), "page 99", &l, &tok, &err), 0);
+    assert_int_equal(l.n, GCS_MAX_ITEMS);
+    free(tok);
+    tok = NULL;
+    l.n = GCS_MAX_ITEMS - 1;
+    assert_int_equal(gcs_parse_listing_page(two, strlen(two), "page 100", &l, &tok, &err), PG_ELIMIT);
+    assert_non_null(strstr(err.msg, "page 100"));
+    assert_non_null(strstr(err.msg, "100000"));
+    assert_int_equal(l.n, GCS_MAX_ITEMS - 1); /* nothing of the refused page was kept */
+    assert_null(tok);
+    gcs_object_list_free(&l);
+
+    /* a page of tiny values is refused before it is parsed (it would take
+     * about 50 bytes of memory per value once parsed) */
+    size_t nvals = GCS_MAX_PAGE_VALUES + 1, cap = 2 * nvals + 32;
+    char *bloat = malloc(cap);
+    assert_non_null(bloat);
+    size_t k = (size_t)snprintf(bloat, cap, "{\"items\":[");
+    for (size_t v = 0; v < nvals; v++) {
+        bloat[k++] = '1';
+        bloat[k++] = ',';
+    }
+    k--; /* the last comma */
+    k += (size_t)snprintf(bloat + k, cap - k, "]}");
+    memset(&l, 0, sizeof l);
+    assert_int_equal(gcs_parse_listing_page(bloat, k, "page 7", &l, &tok, &err), PG_ELIMIT);
+    assert_non_null(strstr(err.msg, "JSON values"));
+    /* commas inside strings are not values */
+    k = (size_t)snprintf(bloat, cap, "{\"items\":[],\"kind\":\"");
+    for (size_t v = 0; v < nvals; v++)
+        bloat[k++] = ',';
+    k += (size_t)snprintf(bloat + k, cap - k, "\\\",\"}");
+    assert_int_equal(gcs_parse_listing_page(bloat, k, "page 8", &l, &tok, &err), 0);
+    assert_int_equal(l.n, 0);
+    free(bloat);
+    gcs_object_list_free(&l);
+}
+
+/* A second lock on the same folder is refused with the holder's PID, and a
+ * released lock leaves no file behind and can be taken again. */
+static void test_dir_lock(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/pg19-lock-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    dir_lock a = {.fd = -1}, b = {.fd = -1};
+    pg_error err = {0};
+    assert_int_equal(dir_lock_acquire(&a, dir, &err), 0);
+    assert_int_equal(dir_lock_acquire(&b, dir, &err), PG_EINVAL);
+    char pid[32];
+    snprintf(pid, sizeof pid, "pid %ld", (long)getpid());
+    assert_non_null(strstr(err.msg, pid));
+    assert_non_null(strstr(err.msg, DIR_LOCK_NAME));
+    assert_int_equal(b.fd, -1);
+    dir_lock_release(&a);
+    assert_int_equal(access(a.path, F_OK), -1);
+    assert_int_equal(dir_lock_acquire(&b, dir, &err), 0);
+    dir_lock_release(&b);
+    dir_lock_release(&b); /* a no-op */
+    /* a lock file left by a killed run (no holder) does not block */
+    char stale[128];
+    snprintf(stale, sizeof stale, "%s/%s", dir, DIR_LOCK_NAME);
+    assert_int_equal(pg_write_file_atomic(stale, "12345\n", 6, &err), 0);
+    assert_int_equal(dir_lock_acquire(&a, dir, &err), 0);
+    dir_lock_release(&a);
+    assert_int_equal(rmdir(dir), 0);
 }
 
 static void test_retry(void **state)
@@ -193,6 +276,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_listing_good),
         cmocka_unit_test(test_listing_hostile),
+        cmocka_unit_test(test_listing_item_bound),
+        cmocka_unit_test(test_dir_lock),
         cmocka_unit_test(test_retry),
         cmocka_unit_test(test_manifest),
     };

@@ -18,9 +18,11 @@
 
 #include "common/atomic_file.h"
 #include "common/hash.h"
+#include "harness/blas_check.h"
 #include "harness/eval.h"
 #include "harness/model.h"
 #include "harness/results.h"
+#include "harness/safetensors.h"
 #include "harness/shard_source.h"
 #include "shards/shard_reader.h"
 #include "shards/shard_writer.h"
@@ -499,6 +501,245 @@ static void test_eval_rejects_bad_sources(void **state)
     assert_non_null(strstr(err.msg, "vocabulary differs"));
 }
 
+/* A shard truncated while it is mapped (another process rewrote or cut
+ * it mid-run): every read of it is an error naming the file, not SIGBUS. */
+static void test_truncated_shard_is_an_error(void **state)
+{
+    (void)state;
+    write_shards();
+    char path[300];
+    snprintf(path, sizeof path, "%s/validation-00001.pgs", tmpdir);
+    pg_shard *sh;
+    pg_error err;
+    assert_int_equal(pg_shard_open(path, 1, &sh, &err), 0);
+    uint32_t tok[200];
+    uint8_t ws[200];
+    uint64_t freq[200];
+    assert_int_equal(pg_shard_tokens(sh, 2, 0, books[6].n, tok, &err), 0);
+    assert_memory_equal(tok, books[6].tok, books[6].n * sizeof *tok);
+    assert_int_equal(truncate(path, 0), 0);
+    assert_int_equal(pg_shard_tokens(sh, 2, 0, books[6].n, tok, &err), PG_EIO);
+    assert_non_null(strstr(err.msg, path));
+    assert_non_null(strstr(err.msg, "truncated"));
+    assert_non_null(strstr(err.msg, "is now 0 bytes"));
+    assert_int_equal(pg_shard_word_starts(sh, 2, 0, books[6].n, ws, &err), PG_EIO);
+    assert_non_null(strstr(err.msg, path));
+    assert_int_equal(pg_shard_word_freqs(sh, 2, 0, books[6].nw, freq, &err), PG_EIO);
+    assert_non_null(strstr(err.msg, path));
+    pg_shard_close(sh);
+
+    /* the evaluation loop stops with the reader's error */
+    write_shards();
+    pg_shard_source *src;
+    assert_int_equal(pg_shard_source_open(tmpdir, "validation", 0, &src, &err), 0);
+    assert_int_equal(pg_shard_source_check_unchanged(src, &err), 0);
+    assert_int_equal(truncate(path, 0), 0);
+    pg_model *m = tiny_model(PG_COMPRESS_NONE);
+    pg_eval_opts o = {.batch = 2, .keep_nll = 1};
+    pg_eval_result res;
+    assert_int_equal(pg_evaluate(m, pg_shard_source_books(src), &o, &res, &err), PG_EIO);
+    assert_non_null(strstr(err.msg, path));
+    assert_non_null(strstr(err.msg, "is now 0 bytes"));
+    assert_null(res.nll);
+    pg_shard_source_close(src);
+
+    /* A cut inside the last page reads as zeros, not SIGBUS, and a rewrite
+     * in place changes bytes already checked: the run then notices that
+     * the file is not the one it opened. */
+    write_shards();
+    assert_int_equal(pg_shard_source_open(tmpdir, "validation", 0, &src, &err), 0);
+    evaluate(m, 2, 1, 0, &res);
+    pg_eval_result_free(&res);
+    assert_int_equal(pg_shard_source_check_unchanged(src, &err), 0);
+    assert_int_equal(truncate(path, 100), 0);
+    assert_int_equal(pg_shard_source_check_unchanged(src, &err), PG_EIO);
+    assert_non_null(strstr(err.msg, path));
+    assert_non_null(strstr(err.msg, "changed"));
+    pg_shard_source_close(src);
+    pg_model_free(m);
+}
+
+/* ---------------------------------------------------------- weights */
+
+static float *tensor(pg_model *m, const char *name)
+{
+    pg_tensor_info info[64];
+    int n = pg_model_tensors(m, info, 64);
+    for (int i = 0; i < n && i < 64; i++)
+        if (strcmp(info[i].name, name) == 0)
+            return info[i].data;
+    fail_msg("no tensor %s", name);
+    return NULL;
+}
+
+/* A weight that is finite at load time can still overflow in the forward:
+ * the run stops at the first non-finite NLL, naming the book and the
+ * token, and keeps no NLLs. (Here: NaN put straight into the compression
+ * weights, which only tokens that see the compressed memory depend on.) */
+static void test_eval_stops_at_first_nonfinite_nll(void **state)
+{
+    (void)state;
+    write_shards();
+    pg_model *m = tiny_model(PG_COMPRESS_CONV);
+    tensor(m, "layers.0.compress.weight")[0] = NAN;
+    /* where the first non-finite NLL is, from single-book forwards */
+    int64_t want_book = -1, want_tok = -1;
+    for (int i = 0; i < 7 && want_book < 0; i++) {
+        pg_state *st;
+        assert_int_equal(pg_state_new(m, 1, 6, &st, NULL), 0);
+        for (uint64_t p = 0; p < books[i].n && want_book < 0; p += 6) {
+            int L = books[i].n - p < 6 ? (int)(books[i].n - p) : 6;
+            uint32_t in[6];
+            for (int k = 0; k < L; k++)
+                in[k] = p + k == 0 ? 44 : books[i].tok[p + k - 1];
+            const float *lg;
+            assert_int_equal(pg_forward(m, st, in, &L, &lg, NULL), 0);
+            for (int k = 0; k < L && want_book < 0; k++)
+                for (int v = 0; v < 50; v++)
+                    if (!isfinite(lg[k * 50 + v])) {
+                        want_book = (int64_t)books[i].id;
+                        want_tok = (int64_t)(p + (uint64_t)k);
+                        break;
+                    }
+        }
+        pg_state_free(st);
+    }
+    assert_true(want_book >= 0);
+    assert_true(want_tok > 0); /* not simply the first token of the run */
+    pg_shard_source *src;
+    pg_error err;
+    assert_int_equal(pg_shard_source_open(tmpdir, "validation", 0, &src, &err), 0);
+    pg_eval_opts o = {.batch = 1, .keep_nll = 1};
+    pg_eval_result res;
+    assert_int_equal(pg_evaluate(m, pg_shard_source_books(src), &o, &res, &err), PG_EINVAL);
+    char want[64];
+    snprintf(want, sizeof want, "book %lld, token %lld ", (long long)want_book,
+             (long long)want_tok);
+    if (!strstr(err.msg, want))
+        fail_msg("expected \"%s\" in: %s", want, err.msg);
+    assert_non_null(strstr(err.msg, "NaN"));
+    assert_null(res.nll);
+    pg_shard_source_close(src);
+    pg_model_free(m);
+}
+
+/* Rewrites the safetensors header of path: sets data_offsets of tensor name
+ * to [begin + shift, end + shift]. */
+static void shift_offsets(const char *path, const char *name, long long shift)
+{
+    char *buf;
+    size_t len;
+    pg_error err;
+    assert_int_equal(pg_read_file(path, 1 << 24, &buf, &len, &err), 0);
+    uint64_t hl = get_u64((const uint8_t *)buf);
+    json_error_t je;
+    json_t *h = json_loadb(buf + 8, hl, 0, &je);
+    assert_non_null(h);
+    json_t *offs = json_object_get(json_object_get(h, name), "data_offsets");
+    assert_non_null(offs);
+    for (size_t k = 0; k < 2; k++)
+        json_array_set_new(offs, k, json_integer(json_integer_value(json_array_get(offs, k)) +
+                                                 shift));
+    char *text = json_dumps(h, JSON_COMPACT);
+    size_t tl = strlen(text), padded = (tl + 7) / 8 * 8;
+    size_t out_len = 8 + padded + (len - 8 - hl);
+    uint8_t *out = malloc(out_len);
+    for (int i = 0; i < 8; i++)
+        out[i] = (uint8_t)((uint64_t)padded >> (8 * i));
+    memset(out + 8, ' ', padded);
+    memcpy(out + 8, text, tl);
+    memcpy(out + 8 + padded, buf + 8 + hl, len - 8 - hl);
+    assert_int_equal(pg_write_file_atomic(path, out, out_len, &err), 0);
+    free(out);
+    free(text);
+    json_decref(h);
+    free(buf);
+}
+
+static void test_safetensors_refuses_broken_weights(void **state)
+{
+    (void)state;
+    pg_model *m = tiny_model(PG_COMPRESS_CONV), *back = tiny_model(PG_COMPRESS_CONV);
+    char path[300];
+    snprintf(path, sizeof path, "%s/w.safetensors", tmpdir);
+    pg_error err;
+    assert_int_equal(pg_safetensors_save(m, path, &err), 0);
+    assert_int_equal(pg_safetensors_load(back, path, NULL, NULL, &err), 0);
+    /* NaN and Inf are named with the tensor and the index */
+    float *w1 = tensor(m, "layers.1.ff.w1.weight"); /* [d_ff 20, d 16] */
+    w1[3 * 16 + 5] = NAN;
+    assert_int_equal(pg_safetensors_save(m, path, &err), 0);
+    assert_int_equal(pg_safetensors_load(back, path, NULL, NULL, &err), PG_ECORRUPT);
+    assert_non_null(strstr(err.msg, "layers.1.ff.w1.weight holds NaN at [3, 5]"));
+    w1[3 * 16 + 5] = 0.5f;
+    tensor(m, "ln_f.bias")[2] = -INFINITY;
+    assert_int_equal(pg_safetensors_save(m, path, &err), 0);
+    assert_int_equal(pg_safetensors_load(back, path, NULL, NULL, &err), PG_ECORRUPT);
+    assert_non_null(strstr(err.msg, "ln_f.bias holds -Inf at [2]"));
+    tensor(m, "ln_f.bias")[2] = 0.0f;
+    /* tensors that share bytes: the same block twice, and a 4-byte overlap */
+    assert_int_equal(pg_safetensors_save(m, path, &err), 0);
+    assert_int_equal(pg_safetensors_load(back, path, NULL, NULL, &err), 0);
+    shift_offsets(path, "layers.0.ln1.bias", -16 * 4); /* onto ln1.weight, saved just before */
+    assert_int_equal(pg_safetensors_load(back, path, NULL, NULL, &err), PG_ECORRUPT);
+    assert_non_null(strstr(err.msg, "overlap"));
+    assert_non_null(strstr(err.msg, "layers.0.ln1.weight"));
+    assert_non_null(strstr(err.msg, "layers.0.ln1.bias"));
+    assert_int_equal(pg_safetensors_save(m, path, &err), 0);
+    shift_offsets(path, "layers.1.ff.w2.bias", -4);
+    assert_int_equal(pg_safetensors_load(back, path, NULL, NULL, &err), PG_ECORRUPT);
+    assert_non_null(strstr(err.msg, "overlap"));
+    assert_non_null(strstr(err.msg, "layers.1.ff.w2.weight"));
+    assert_non_null(strstr(err.msg, "layers.1.ff.w2.bias"));
+    pg_model_free(m);
+    pg_model_free(back);
+}
+
+/* layer_norm_eps is stored as a float: below FLT_MIN it would turn
+ * subnormal or 0 (and 0 divides by zero on a constant row). */
+static void test_layer_norm_eps_range(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *eps;
+        int ok;
+    } cases[] = {{"1e-5", 1}, {"1", 1}, {"1.2e-38", 1}, {"1e-39", 0}, {"1e-40", 0},
+                 {"1e-46", 0}, {"0", 0}, {"-1e-5", 0}, {"1.5", 0}, {"1e309", 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char json[400];
+        int n = snprintf(json, sizeof json,
+                         "{\"name\": \"e\", \"family\": \"transformer-xl\", \"vocab_size\": 10, "
+                         "\"d_model\": 4, \"n_layer\": 1, \"n_head\": 1, \"d_head\": 4, "
+                         "\"d_ff\": 4, \"window\": 2, \"memory\": 2, \"layer_norm_eps\": %s}",
+                         cases[i].eps);
+        pg_model_config c;
+        pg_error err;
+        int rc = pg_model_config_parse(json, (size_t)n, "eps.json", &c, &err);
+        if (cases[i].ok) {
+            if (rc)
+                fail_msg("eps %s: %s", cases[i].eps, err.msg);
+            assert_true(c.ln_eps > 0 && isnormal(c.ln_eps));
+        } else {
+            if (rc != PG_EINVAL)
+                fail_msg("eps %s accepted (%g as a float)", cases[i].eps, (double)c.ln_eps);
+        }
+    }
+}
+
+/* The start-up check that decides whether the harness keeps the SkylakeX
+ * kernels: passes on a sound OpenBLAS, and its test-only perturbation
+ * makes it fail with the element that differs. */
+static void test_sgemm_selfcheck(void **state)
+{
+    (void)state;
+    pg_error err;
+    if (pg_sgemm_selfcheck(0, &err))
+        fail_msg("%s", err.msg);
+    assert_int_equal(pg_sgemm_selfcheck(1, &err), PG_ECORRUPT);
+    assert_non_null(strstr(err.msg, "C[0][0]"));
+    assert_non_null(strstr(err.msg, "a plain loop gives"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -509,6 +750,11 @@ int main(void)
         cmocka_unit_test(test_eval_whole_book_vs_windows),
         cmocka_unit_test(test_nll_dump_and_results_json),
         cmocka_unit_test(test_eval_rejects_bad_sources),
+        cmocka_unit_test(test_truncated_shard_is_an_error),
+        cmocka_unit_test(test_eval_stops_at_first_nonfinite_nll),
+        cmocka_unit_test(test_safetensors_refuses_broken_weights),
+        cmocka_unit_test(test_layer_norm_eps_range),
+        cmocka_unit_test(test_sgemm_selfcheck),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }

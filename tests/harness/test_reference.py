@@ -64,7 +64,7 @@ class HarnessCase(unittest.TestCase):
             self.fail(f"harness {' '.join(args)} failed ({p.returncode}): {p.stderr.decode()}")
         return p
 
-    def c_logits(self, cpath, wpath, tokens, window=None, threads=None):
+    def c_logits(self, cpath, wpath, tokens, window=None, threads=None, extra=()):
         tpath = os.path.join(self.dir, "tokens.bin")
         with open(tpath, "wb") as f:
             f.write(struct.pack(f"<{len(tokens)}I", *tokens))
@@ -74,7 +74,7 @@ class HarnessCase(unittest.TestCase):
             args += ["--window", str(window)]
         if threads:
             args += ["--threads", str(threads)]
-        self.harness(*args)
+        self.harness(*args, *extra)
         with open(cpath) as f:
             V = json.load(f)["vocab_size"]
         return np.fromfile(out, dtype="<f4").reshape(len(tokens), V)
@@ -105,6 +105,28 @@ class TestAgainstReference(HarnessCase):
 
     def test_transformer_xl_no_memory(self):
         self.check(txl_config(memory=0))
+
+    def test_memory_overrides_at_evaluation(self):
+        """--memory/--compressed-memory give the reference model with those
+        sizes (same weights: they do not depend on the memory sizes)."""
+        cfg = ct_config("conv")
+        cpath, wpath, W = self.write_model(cfg)
+        toks = tokens_for(cfg, 37)
+        for mem, cmem in ((4, 3), (2, 0), (0, 6)):
+            got = self.c_logits(cpath, wpath, toks, extra=(
+                "--memory", str(mem), "--compressed-memory", str(cmem)))
+            want = ref_model.Reference(dict(cfg, memory=mem, compressed_memory=cmem),
+                                       W).logits(np.array(toks), cfg["window"])
+            self.assert_close(got, want)
+        base = self.c_logits(cpath, wpath, toks)
+        self.assertFalse(np.array_equal(base, got))
+        tpath, twpath, _ = self.write_model(txl_config())
+        p = self.harness("logits", "--model", tpath, "--weights", twpath, "--tokens",
+                         os.path.join(self.dir, "tokens.bin"), "--out",
+                         os.path.join(self.dir, "x.f32"), "--compressed-memory", "4",
+                         check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("no compression function", p.stderr.decode())
 
     def test_ct_conv(self):
         self.check(ct_config("conv"))

@@ -1,9 +1,11 @@
 /* Unit tests for leaderboard/: the fuzz seed corpus replayed through the
  * validator, the NLL dump reader's rejections, bucket boundaries, and
  * `verify` end to end against shards written with the shard writer: an
- * honest entry verifies; a tampered dump, a tampered metric, a wrong shard
- * hash or a missing book does not, and a failed verification leaves the
- * entry file untouched. */
+ * honest entry becomes "consistent"; a tampered dump, a tampered metric, a
+ * wrong shard hash or a missing book does not, and a failed verification
+ * leaves the entry file untouched. The --sample book choice, and the rules
+ * for a "verified" entry's reproduction record. (The re-run itself needs the
+ * harness binary: tests/leaderboard/test_reproduce.py.) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +24,7 @@
 #include "leaderboard/entries.h"
 #include "leaderboard/nll_dump.h"
 #include "leaderboard/render.h"
+#include "leaderboard/reproduce.h"
 #include "leaderboard/results.h"
 #include "leaderboard/verify.h"
 #include "shards/shard_reader.h"
@@ -542,14 +545,18 @@ static void test_verify_honest(void **state)
     assert_int_equal(rep.n_mismatch, 0);
     assert_true(rep.n_checks >= 20);
     assert_int_equal(rep.books, NBOOKS);
+    /* the entry is now consistent (not verified: nothing was re-run), still
+     * valid, and records the dump's hash */
+    assert_string_equal(rep.status, "consistent");
     lb_verify_report_free(&rep);
-    /* the entry is now verified, still valid, and records the dump's hash */
     json_t *e;
     assert_int_equal(lb_load_file(f->entry_path, &e, &err), 0);
     assert_int_equal(lb_validate(e, LB_ENTRY, f->entry_path, &err), 0);
-    assert_true(json_is_true(json_object_get(json_object_get(e, "provenance"), "verified")));
+    const json_t *prov = json_object_get(e, "provenance");
+    assert_string_equal(json_string_value(json_object_get(prov, "status")), "consistent");
+    assert_true(json_is_null(json_object_get(prov, "reproduction")));
     const char *h = json_string_value(json_object_get(
-        json_object_get(json_object_get(e, "provenance"), "verification"), "nll_sha256"));
+        json_object_get(prov, "consistency"), "nll_sha256"));
     uint8_t md5[16], sha[32];
     uint32_t crc;
     uint64_t size;
@@ -758,6 +765,135 @@ static void test_verify_prefix(void **state)
     free(nll);
 }
 
+/* --sample: the same seed chooses the same books, distinct, ascending, from
+ * the given ids; another seed chooses others; asking for all gives all. */
+static void test_sample_books(void **state)
+{
+    (void)state;
+    uint64_t ids[1000], a[20], b[20], c[20], all[1000];
+    pg_error err;
+    for (int i = 0; i < 1000; i++)
+        ids[i] = 10000 + 7 * (uint64_t)i;
+    assert_int_equal(lb_sample_books(ids, 1000, 0x0123456789abcdefull, 20, a, &err), 0);
+    assert_int_equal(lb_sample_books(ids, 1000, 0x0123456789abcdefull, 20, b, &err), 0);
+    assert_int_equal(lb_sample_books(ids, 1000, 0x0123456789abcdeeull, 20, c, &err), 0);
+    assert_memory_equal(a, b, sizeof a);
+    assert_memory_not_equal(a, c, sizeof a);
+    for (int i = 0; i < 20; i++) {
+        assert_true(a[i] >= 10000 && (a[i] - 10000) % 7 == 0 && a[i] < 10000 + 7000);
+        if (i)
+            assert_true(a[i] > a[i - 1]);
+    }
+    assert_int_equal(lb_sample_books(ids, 1000, 5, 1000, all, &err), 0);
+    assert_memory_equal(all, ids, sizeof ids);
+    /* the seed is the first 8 bytes of the content hash, big-endian */
+    uint8_t sha[32] = {0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0xff};
+    assert_true(lb_sample_seed(sha) == 0x0123456789abcdefull);
+    /* pinned: what the Python implementation of reproduce.h's rule in
+     * tests/leaderboard/test_reproduce.py (sample()) chooses */
+    uint64_t small[5] = {1, 2, 3, 4, 5}, pick[3];
+    assert_int_equal(lb_sample_books(small, 5, 0, 2, pick, &err), 0);
+    assert_true(pick[0] == 1 && pick[1] == 2);
+    assert_int_equal(lb_sample_books(ids, 1000, 0x0123456789abcdefull, 3, pick, &err), 0);
+    assert_true(pick[0] == 10756 && pick[1] == 12828 && pick[2] == 16755);
+}
+
+/* A verified entry's reproduction record must agree with the entry: its
+ * weights, its config, its consistency record, the documented tolerance,
+ * and an entry without weights can never be verified. */
+static json_t *verified_entry(void)
+{
+    json_t *sub;
+    pg_error err;
+    assert_int_equal(lb_load_file(CORPUS "/submission-test-official.json", &sub, &err), 0);
+    json_t *e;
+    assert_int_equal(lb_entry_from_submission(sub, 0, "unit test", NULL, &e, &err), 0);
+    json_decref(sub);
+    json_t *m = json_object_get(e, "model");
+    json_object_set_new(m, "weights_sha256", json_string("d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4"
+                                                         "d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4"));
+    json_object_set_new(m, "random_init_seed", json_null());
+    const char *nll = "abababababababababababababababababababababababababababababababab";
+    json_t *prov = json_object_get(e, "provenance");
+    json_object_set_new(prov, "status", json_string("verified"));
+    json_object_set_new(prov, "consistency",
+                        json_pack("{s:s, s:s, s:s}", "date", "2026-11-30T00:00:00Z",
+                                  "nll_sha256", nll, "tool", LB_VERIFY_TOOL));
+    json_t *books = json_array();
+    for (int i = 0; i < 3; i++)
+        json_array_append_new(books, json_integer(100 + i));
+    json_object_set_new(
+        prov, "reproduction",
+        json_pack("{s:s, s:s, s:s, s:O, s:O, s:s, s:s, s:{s:f, s:f}, s:{s:i, s:s}, s:o, s:I, "
+                  "s:f, s:f, s:s}",
+                  "date", "2026-11-30T00:00:00Z", "tool", LB_REPRODUCE_TOOL, "harness",
+                  "pg19-harness 0.1.0", "weights_sha256", json_object_get(m, "weights_sha256"),
+                  "config_sha256", json_object_get(m, "config_sha256"), "backend", "cpu",
+                  "precision", "fp32", "tolerance", "abs", 1e-4, "rel", 1e-5, "sample", "books",
+                  3, "seed", "0123456789abcdef", "books", books, "tokens", (json_int_t)1000,
+                  "max_abs_deviation", 0.0, "max_deviation_ratio", 0.0, "nll_sha256", nll));
+    return e;
+}
+
+static void expect_invalid(json_t *e, const char *what)
+{
+    pg_error err;
+    int rc = lb_validate(e, LB_ENTRY, "e.json", &err);
+    if (rc == 0)
+        fail_msg("accepted, should fail with \"%s\"", what);
+    print_message("# %s\n", err.msg);
+    assert_non_null(strstr(err.msg, what));
+    json_decref(e);
+}
+
+static void test_reproduction_record(void **state)
+{
+    (void)state;
+    pg_error err;
+    json_t *e = verified_entry();
+    if (lb_validate(e, LB_ENTRY, "e.json", &err))
+        fail_msg("a well-formed verified entry is refused: %s", err.msg);
+    json_decref(e);
+#define PROV(e) json_object_get(e, "provenance")
+#define REPRO(e) json_object_get(PROV(e), "reproduction")
+    /* random-init: no weights, never verified */
+    e = verified_entry();
+    json_object_set_new(json_object_get(e, "model"), "weights_sha256", json_null());
+    json_object_set_new(json_object_get(e, "model"), "random_init_seed", json_integer(1));
+    expect_invalid(e, "an entry without weights (random_init_seed) can never be verified");
+    e = verified_entry();
+    json_object_set_new(REPRO(e), "weights_sha256", json_string("00000000000000000000000000000000"
+                                                                "00000000000000000000000000000000"));
+    expect_invalid(e, "is not model.weights_sha256");
+    e = verified_entry();
+    json_object_set_new(REPRO(e), "nll_sha256", json_string("cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd"
+                                                            "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd"));
+    expect_invalid(e, "is not the dump of provenance.consistency");
+    e = verified_entry(); /* a looser tolerance than the documented one */
+    json_object_set_new(json_object_get(REPRO(e), "tolerance"), "abs", json_real(0.1));
+    expect_invalid(e, "the documented tolerance for cpu fp32");
+    e = verified_entry();
+    json_object_set_new(REPRO(e), "max_deviation_ratio", json_real(1.5));
+    expect_invalid(e, "max_deviation_ratio");
+    e = verified_entry(); /* a GPU run has no documented tolerance */
+    json_object_set_new(json_object_get(e, "hardware"), "gpu", json_string("H100"));
+    expect_invalid(e, "the entry's run was gpu fp32");
+    e = verified_entry(); /* the sample's count of books */
+    json_array_remove(json_object_get(REPRO(e), "books"), 0);
+    expect_invalid(e, "2 books, but the sample means 3");
+    e = verified_entry();
+    json_object_set_new(PROV(e), "reproduction", json_null());
+    expect_invalid(e, "a \"verified\" entry records what was re-run");
+    e = verified_entry();
+    json_object_set_new(PROV(e), "status", json_string("consistent"));
+    expect_invalid(e, "must be null in a \"consistent\" entry");
+    e = verified_entry(); /* the old boolean */
+    json_object_set_new(PROV(e), "verified", json_true());
+    expect_invalid(e, "replaced by provenance.status");
+#undef PROV
+#undef REPRO
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -765,6 +901,8 @@ int main(void)
         cmocka_unit_test(test_nll_corpus),
         cmocka_unit_test(test_bucket_boundaries),
         cmocka_unit_test_setup_teardown(test_nll_dump_reader, setup_tmp, teardown_tmp),
+        cmocka_unit_test(test_sample_books),
+        cmocka_unit_test(test_reproduction_record),
     };
     const struct CMUnitTest verify_tests[] = {
         cmocka_unit_test(test_verify_honest),

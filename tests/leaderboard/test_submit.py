@@ -2,6 +2,8 @@
 rejection class (each must fail with a precise message and store nothing),
 acceptance (exactly one entry file, written whole), duplicates, reported
 entries, the committed seed entries, and the rendered page and Markdown."""
+import html
+import html.parser
 import json
 import math
 import os
@@ -20,6 +22,79 @@ ENTRIES = os.path.join(TOP, "leaderboard", "entries")
 def run(*args):
     p = subprocess.run([BIN, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=TOP)
     return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+
+class _BoardParser(html.parser.HTMLParser):
+    """The ranked tables of index.html: {section title: [row cells]}; each row
+    is a dict column index -> cell text, plus "model-name" (the link text of
+    the model cell) and "source-first" (the source cell's text up to <br>)."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tables, self.title, self.in_h2 = {}, None, False
+        self.row, self.cell, self.col, self.in_name, self.br = None, None, -1, False, False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "h2":
+            self.in_h2, self.title = True, ""
+        elif tag == "tr" and "data-entry" in a:
+            self.row, self.col = {}, -1
+        elif tag == "td" and self.row is not None:
+            self.col += 1
+            self.cell, self.br = "", False
+            self.row["source-first"] = self.row.get("source-first", None)
+        elif tag == "a" and a.get("class") == "model-name":
+            self.in_name = True
+            self.row["model-name"] = ""
+        elif tag == "br" and self.cell is not None:
+            self.br = True
+
+    def handle_endtag(self, tag):
+        if tag == "h2":
+            self.in_h2 = False
+        elif tag == "a":
+            self.in_name = False
+        elif tag == "td" and self.row is not None:
+            self.row[self.col] = self.cell.strip()
+            if self.col == 14 and self.row["source-first"] is None:
+                self.row["source-first"] = self.cell.strip()
+            self.cell = None
+        elif tag == "tr" and self.row is not None:
+            self.tables.setdefault(self.title, []).append(self.row)
+            self.row = None
+
+    def handle_data(self, data):
+        if self.in_h2:
+            self.title += data
+        if self.in_name:
+            self.row["model-name"] += data
+        if self.cell is not None:
+            if self.col == 14 and self.br and self.row["source-first"] is None:
+                self.row["source-first"] = self.cell.strip()
+            self.cell += data
+
+
+def parse_html_boards(path):
+    p = _BoardParser()
+    with open(path, encoding="utf-8") as f:
+        p.feed(f.read())
+    return p.tables
+
+
+def parse_md_boards(path):
+    """{section title: [[cell text, ...], ...]} of leaderboard.md, unescaped."""
+    tables, title = {}, None
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if line.startswith("#### "):
+                title = line[5:]
+            elif re.match(r"\| \d+ \|", line):
+                cells = re.split(r"(?<!\\)\|", line)[1:-1]
+                cells = [html.unescape(re.sub(r"\\(.)", r"\1", c.strip())) for c in cells]
+                tables.setdefault(title, []).append(cells)
+    return tables
 
 
 class Base(unittest.TestCase):
@@ -87,8 +162,8 @@ class Accept(Base):
         with open(path) as f:
             e = json.load(f)
         self.assertEqual(e["provenance"], {"kind": "measured", "source": "unit test run",
-                                           "verified": False, "verification": None,
-                                           "notes": None})
+                                           "status": "unchecked", "consistency": None,
+                                           "reproduction": None, "notes": None})
         # the stored numbers are exactly the submitted ones
         sub = lbtest.sample()
         del e["provenance"]
@@ -243,7 +318,8 @@ class RejectShape(Base):
         # `harness run --max-tokens-per-book P`: only a prefix of each book is
         # scored, its bytes are unknown; never the official benchmark
         def prefix(s):
-            s["eval"].update(official=False, books=3, book_handling="prefix", chunk_tokens=200)
+            s["eval"].update(official=False, books=3, book_handling="prefix",
+                             chunk_tokens=4_000_000)
             s["totals"].update(bytes=0, bits_per_byte=None)
             s["word_ppl"] = dict(s["word_ppl_exact"])
         os.remove(self.accept(edit(prefix)))
@@ -328,6 +404,111 @@ class RejectNumbers(Base):
         self.reject(edit(f), r"tokens for .* words")
 
 
+class RejectImplausible(Base):
+    """Self-consistent nonsense: each case passes every identity check and is
+    refused by one plausibility rule, which the message names."""
+
+    def test_date_in_the_future(self):
+        err = self.reject(edit(lambda s: s.update(date="2999-01-01T00:00:00Z")),
+                          r'date: 2999-01-01T00:00:00Z is in the future')
+        self.assertIn('plausibility rule "date not in the future"', err)
+        # before PG-19 existed
+        self.reject(edit(lambda s: s.update(date="2001-05-05T00:00:00Z")),
+                    r'date: .*before PG-19 was published .*rule "date not before PG-19"')
+        # a clock a few hours ahead is not the future
+        import datetime
+        soon = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=3))
+        self.accept(edit(lambda s: s.update(date=soon.strftime("%Y-%m-%dT%H:%M:%SZ"))))
+
+    @staticmethod
+    def huge(s, nll):
+        """2^50 tokens (and bytes, words) with the given total NLL, consistent."""
+        t = s["totals"]
+        n = 1 << 50
+        s["buckets"] = [dict(b, words=0, tokens=0, nll=0.0, word_ppl=None) for b in s["buckets"]]
+        s["buckets"][0].update(words=n // 2, tokens=n, nll=nll,
+                               word_ppl=math.exp(nll / (n // 2)))
+        t.update(bytes=n)
+        s["eval"].update(official=False, books=100)
+        s["word_ppl"] = dict(s["word_ppl_exact"], words=n // 2)
+        rescale_ppl(s)
+
+    def test_two_to_the_fifty_tokens_with_nll_zero(self):
+        err = self.reject(edit(lambda s: self.huge(s, 0.0)), r"totals\.")
+        self.assertIn("plausibility rule", err)
+        # each half of it on its own: the size ...
+        self.reject(edit(lambda s: self.huge(s, float(1 << 50))),
+                    r'totals\.bytes: 1125899906842624 bytes in 100 books: no book is 1 GiB long '
+                    r'\(refused by the plausibility rule "bytes <= books x 1 GiB"\)')
+
+        # ... and the NLL of 0 at a normal size
+        def zero(s):
+            for b in s["buckets"]:
+                b["nll"] = 0.0
+            rescale_ppl(s)
+        self.reject(edit(zero), r'totals\.nll: 0 nats over .* bytes is 0 bits per byte: no model '
+                                r'predicts text that well \(refused by the plausibility rule '
+                                r'"bits per byte >= 0\.05"\)')
+
+    def test_tokens_more_than_bytes(self):
+        def f(s):
+            s["totals"]["bytes"] = s["totals"]["tokens"] - 1
+            rescale_ppl(s)
+        self.reject(edit(f), r'totals\.tokens: \d+ tokens but only \d+ bytes .*rule "tokens <= bytes"')
+
+    def test_words_more_than_tokens_names_its_rule(self):
+        def f(s):
+            s["buckets"][0]["words"] = s["buckets"][0]["tokens"]
+            s["buckets"][1]["words"] = s["buckets"][1]["tokens"] + 1
+            rescale_ppl(s)
+        self.reject(edit(f), r"tokens for .* words")
+        r = lbtest.results([(5, 5, 10.0), (0, 0, 0.0), (0, 0, 0.0), (0, 0, 0.0)], official=False,
+                           books=1, bytes_=4)
+        self.reject(r, r'totals\.words: 5 words but only 4 bytes .*rule "words <= bytes"')
+
+    def test_prefix_tokens_bounded_by_prefix_length(self):
+        def prefix(s, chunk):
+            s["eval"].update(official=False, books=3, book_handling="prefix", chunk_tokens=chunk)
+            s["totals"].update(bytes=0, bits_per_byte=None)
+            s["word_ppl"] = dict(s["word_ppl_exact"])
+        self.reject(edit(lambda s: prefix(s, 1000)),
+                    r'totals\.tokens: 8400000 tokens, but 3 books scored to at most 1000 tokens '
+                    r'each .*rule "prefix tokens <= books x chunk_tokens"')
+
+    def test_zero_width_character_in_name(self):
+        err = self.reject(edit(lambda s: s["model"].update(name="tiny\u200b-ct")),
+                          r'model\.name: contains U\+200B ZERO WIDTH SPACE')
+        self.assertIn('plausibility rule "names of visible characters"', err)
+        for bad in ["tiny\u2060ct", "tiny\u00adct", "tiny\ufeffct", "tiny\u3000ct",
+                    "tiny\ue000ct", " tiny-ct", "tiny-ct ", "\u0301tiny", "tiny\u3164ct"]:
+            with self.subTest(name=ascii(bad)):
+                self.reject(edit(lambda s: s["model"].update(name=bad)),
+                            r'model\.name: contains .*"names of visible characters"')
+        self.reject(edit(lambda s: s["tokenizer"].update(name="pg19\u200d32k")),
+                    r'tokenizer\.name: contains U\+200D')
+
+    def test_name_not_nfc(self):
+        # e + combining acute: looks like the precomposed \u00e9, is other bytes
+        self.reject(edit(lambda s: s["model"].update(name="caf\u0065\u0301-lm")),
+                    r'model\.name: is not in Unicode normalisation form C .*"names in Unicode NFC"')
+        self.accept(edit(lambda s: s["model"].update(name="caf\u00e9-lm")))
+
+    def test_slug_collision_with_another_spelling(self):
+        # the zero-width name of the issue is refused above; a visible
+        # look-alike that slugs like an existing entry is refused here
+        first = self.accept(lbtest.sample(name="tiny-ct"))
+        for other in ["Tiny CT", "tiny\u2010ct", "tiny_ct"]:
+            with self.subTest(name=ascii(other)):
+                rc, out, err = run("submit", self.write(lbtest.sample(name=other, split="validation")),
+                                   "--entries", self.entries)
+                self.assertEqual(rc, 1, out)
+                self.assertIn('has the slug "tiny-ct" of "tiny-ct"', err)
+                self.assertIn('plausibility rule "one spelling per name slug"', err)
+                self.assertEqual(self.stored(), [os.path.basename(first)])
+        # the same spelling on another split is the same model
+        self.accept(lbtest.sample(name="tiny-ct", split="validation"))
+
+
 class RejectNormaliser(Base):
     def test_official_test_must_use_pg19_table2(self):
         def f(s):
@@ -408,12 +589,12 @@ class Check(Base):
         path = self.accept(lbtest.sample())
         with open(path) as f:
             e = json.load(f)
-        e["provenance"]["verified"] = True  # without a verification record
+        e["provenance"]["status"] = "consistent"  # without a consistency record
         with open(path, "w") as f:
             json.dump(e, f)
         rc, out, err = run("check", "--entries", self.entries)
         self.assertEqual(rc, 1)
-        self.assertIn("provenance.verification", err)
+        self.assertIn("provenance.consistency", err)
         out_dir = os.path.join(self.dir, "site")
         rc, out, err = run("render", "-o", out_dir, "--entries", self.entries)
         self.assertEqual(rc, 1)
@@ -437,12 +618,24 @@ class Check(Base):
         src = os.path.join(ENTRIES, sorted(os.listdir(ENTRIES))[0])
         with open(src) as f:
             e = json.load(f)
-        e["provenance"]["verified"] = True
-        e["provenance"]["verification"] = {"date": "2026-11-23T00:00:00Z",
-                                           "nll_sha256": "a" * 64, "tool": "x"}
+        e["provenance"]["status"] = "consistent"
+        e["provenance"]["consistency"] = {"date": "2026-11-23T00:00:00Z",
+                                          "nll_sha256": "a" * 64, "tool": "x"}
         rc, out, err = run("check", self.write(e, "r.json"))
         self.assertEqual(rc, 1)
-        self.assertIn("a reported result cannot be verified", err)
+        self.assertIn("a reported result cannot be checked", err)
+
+    def test_old_verified_flag_is_refused(self):
+        # entries from before the consistent/verified split must be migrated
+        src = os.path.join(ENTRIES, sorted(os.listdir(ENTRIES))[0])
+        with open(src) as f:
+            e = json.load(f)
+        p = e["provenance"]
+        del p["status"], p["consistency"], p["reproduction"]
+        p["verified"], p["verification"] = False, None
+        rc, out, err = run("check", self.write(e, "old.json"))
+        self.assertEqual(rc, 1)
+        self.assertIn("provenance.verified: replaced by provenance.status", err)
 
 
 class Render(Base):
@@ -502,6 +695,53 @@ class Render(Base):
         self.assertIn("subset-run", other)
         self.assertIn("(exact)", other)
 
+    def test_markdown_cells_equal_html_cells(self):
+        # leaderboard.md and index.html are two views of the same numbers: every
+        # Markdown cell must show what the HTML shows in the same column
+        os.makedirs(self.entries)
+        for n in os.listdir(ENTRIES):
+            with open(os.path.join(ENTRIES, n), "rb") as f, \
+                    open(os.path.join(self.entries, n), "wb") as g:
+                g.write(f.read())
+        self.accept(lbtest.sample(), "--source", "unit test run")
+        self.accept(lbtest.sample(split="validation", name="val-model"))
+        r = lbtest.results([(3, 4, 10.0), (0, 0, 0.0), (2, 2, 9.0), (1, 3, 12.5)],
+                           split="validation", official=False, books=2, name="subset-model")
+        r["model"]["params"] = 2_200_000
+        self.accept(r)
+
+        def prefix(s):
+            s["eval"].update(official=False, books=3, book_handling="prefix", chunk_tokens=4000000)
+            s["totals"].update(bytes=0, bits_per_byte=None)
+            s["word_ppl"] = dict(s["word_ppl_exact"])
+            s["model"]["name"] = "prefix-model"
+            s["model"]["params"] = 1234
+        self.accept(edit(prefix))
+        out_dir = os.path.join(self.dir, "site")
+        rc, out, err = run("render", "-o", out_dir, "--entries", self.entries)
+        self.assertEqual(rc, 0, err)
+        html_tables = parse_html_boards(os.path.join(out_dir, "index.html"))
+        md_tables = parse_md_boards(os.path.join(out_dir, "leaderboard.md"))
+        self.assertEqual(list(md_tables), list(html_tables))
+        # Markdown column -> HTML column (the HTML adds the four bucket columns)
+        md_to_html = [0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14]
+        n_rows = 0
+        for title, md_rows in md_tables.items():
+            html_rows = html_tables[title]
+            self.assertEqual(len(md_rows), len(html_rows), title)
+            for md, html in zip(md_rows, html_rows):
+                n_rows += 1
+                self.assertEqual(len(md), len(md_to_html), md)
+                for col, hcol in enumerate(md_to_html):
+                    want = html[hcol]
+                    if hcol == 1:      # the model name (the family is beside it in HTML)
+                        want = html["model-name"]
+                    elif hcol == 14:   # the source, or else the date
+                        want = html["source-first"]
+                    self.assertEqual(md[col], want,
+                                     f"{title}, row {md[0]}, Markdown column {col}: {md}")
+        self.assertEqual(n_rows, len(os.listdir(self.entries)))
+
     def test_render_empty(self):
         os.makedirs(self.entries)
         out_dir = os.path.join(self.dir, "site")
@@ -533,4 +773,4 @@ class VerifyCli(Base):
         self.assertEqual(rc, 1)
         self.assertIn("CRC32C mismatch", err)
         with open(path) as f:
-            self.assertFalse(json.load(f)["provenance"]["verified"])
+            self.assertEqual(json.load(f)["provenance"]["status"], "unchecked")

@@ -1,0 +1,329 @@
+/* analyze.c - see analyze.h. */
+#include "harness/analyze.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/atomic_file.h"
+#include "common/svg_plot.h"
+
+enum { MAX_RESULTS_BYTES = 1 << 20 }; /* the leaderboard's cap on a results JSON */
+
+static int get_u64(json_t *obj, const char *key, uint64_t *out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return -1;
+    *out = (uint64_t)json_integer_value(v);
+    return 0;
+}
+
+static int get_num(json_t *obj, const char *key, double *out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!json_is_number(v) || !isfinite(json_number_value(v)))
+        return -1;
+    *out = json_number_value(v);
+    return 0;
+}
+
+int pg_results_summary_load(const char *path, pg_results_summary *out, pg_error *err)
+{
+    memset(out, 0, sizeof *out);
+    snprintf(out->path, sizeof out->path, "%s", path);
+    char *text;
+    size_t len;
+    int rc = pg_read_file(path, MAX_RESULTS_BYTES, &text, &len, err);
+    if (rc)
+        return rc;
+    json_error_t je;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    free(text);
+    if (!root)
+        return pg_fail(err, PG_EINVAL, "%s: not JSON (line %d: %s)", path, je.line, je.text);
+    rc = PG_EINVAL;
+    json_t *model = json_object_get(root, "model"), *ev = json_object_get(root, "eval");
+    json_t *name = json_object_get(model, "name"), *split = json_object_get(ev, "split");
+    json_t *exact = json_object_get(root, "word_ppl_exact");
+    json_t *totals = json_object_get(root, "totals");
+    json_t *buckets = json_object_get(root, "buckets");
+    if (!json_is_string(name) || !json_is_string(split)) {
+        pg_fail(err, rc, "%s: model.name or eval.split missing", path);
+        goto out;
+    }
+    snprintf(out->label, sizeof out->label, "%s", json_string_value(name));
+    snprintf(out->split, sizeof out->split, "%s", json_string_value(split));
+    if (get_u64(exact, "words", &out->words) || get_num(totals, "nll", &out->nll) ||
+        out->nll < 0) {
+        pg_fail(err, rc, "%s: word_ppl_exact.words or totals.nll missing or invalid", path);
+        goto out;
+    }
+    out->word_ppl_exact = out->words ? exp(out->nll / (double)out->words) : NAN;
+    json_t *ctx = json_object_get(root, "context");
+    uint64_t w, m, cm, rate = 1;
+    json_t *jr = json_object_get(ctx, "compression_rate");
+    if (get_u64(ctx, "window", &w) || get_u64(ctx, "memory", &m) ||
+        get_u64(ctx, "compressed_memory", &cm) || (!json_is_null(jr) && get_u64(ctx,
+        "compression_rate", &rate)) || w > (1 << 20) || m > (1 << 20) || cm > (1 << 20) ||
+        rate < 1 || rate > 64) {
+        pg_fail(err, rc, "%s: context (window, memory, compressed_memory, compression_rate) "
+                "missing or out of range", path);
+        goto out;
+    }
+    out->window = (int)w;
+    out->memory = (int)m;
+    out->compressed_memory = (int)cm;
+    out->compression_rate = (int)rate;
+    if (!json_is_array(buckets) || json_array_size(buckets) != PG_N_BUCKETS) {
+        pg_fail(err, rc, "%s: buckets must be an array of %d", path, PG_N_BUCKETS);
+        goto out;
+    }
+    uint64_t words = 0;
+    double nll = 0.0;
+    for (int k = 0; k < PG_N_BUCKETS; k++) {
+        json_t *b = json_array_get(buckets, (size_t)k);
+        json_t *bn = json_object_get(b, "name");
+        if (!json_is_string(bn) || strcmp(json_string_value(bn), pg_bucket_names[k]) != 0) {
+            pg_fail(err, rc, "%s: bucket %d must be \"%s\"", path, k, pg_bucket_names[k]);
+            goto out;
+        }
+        if (get_u64(b, "words", &out->bucket_words[k]) ||
+            get_num(b, "nll", &out->bucket_nll[k]) || out->bucket_nll[k] < 0 ||
+            out->bucket_words[k] > out->words) {
+            pg_fail(err, rc, "%s: bucket %s: words or nll missing or invalid", path,
+                    pg_bucket_names[k]);
+            goto out;
+        }
+        words += out->bucket_words[k];
+        nll += out->bucket_nll[k];
+    }
+    if (words != out->words || fabs(nll - out->nll) > 1e-6 * fmax(1.0, out->nll)) {
+        pg_fail(err, rc, "%s: the buckets do not sum to the totals (words %llu vs %llu)", path,
+                (unsigned long long)words, (unsigned long long)out->words);
+        goto out;
+    }
+    rc = 0;
+out:
+    json_decref(root);
+    return rc;
+}
+
+static double bucket_ppl(const pg_results_summary *r, int k)
+{
+    return r->bucket_words[k] ? exp(r->bucket_nll[k] / (double)r->bucket_words[k]) : NAN;
+}
+
+/* Label text for a table cell or CSV field: no separators or newlines. */
+static void clean_label(char *dst, size_t cap, const char *src)
+{
+    size_t n = 0;
+    for (; *src && n + 1 < cap; src++)
+        dst[n++] = (*src == '|' || *src == ',' || *src == '\n' || *src == '\r' ||
+                    *src == '"') ? ' ' : *src;
+    dst[n] = 0;
+}
+
+int pg_analyze_rare(const pg_results_summary *runs, int n_runs, const char *out_dir,
+                    pg_error *err)
+{
+    if (n_runs < 1 || n_runs > 16)
+        return pg_fail(err, PG_EINVAL, "analyze rare: 1 to 16 results files, not %d", n_runs);
+    for (int i = 1; i < n_runs; i++) {
+        const pg_results_summary *a = &runs[0], *b = &runs[i];
+        int same = strcmp(a->split, b->split) == 0 && a->words == b->words;
+        for (int k = 0; k < PG_N_BUCKETS; k++)
+            same = same && a->bucket_words[k] == b->bucket_words[k];
+        if (!same)
+            return pg_fail(err, PG_EINVAL,
+                           "analyze rare: %s and %s were not scored over the same words "
+                           "(split %s/%s, %llu/%llu words, or other bucket counts): "
+                           "their perplexities are not comparable",
+                           a->path, b->path, a->split, b->split, (unsigned long long)a->words,
+                           (unsigned long long)b->words);
+    }
+    int rc = pg_mkdirs(out_dir, err);
+    if (rc)
+        return rc;
+    char labels[16][128];
+    for (int i = 0; i < n_runs; i++)
+        clean_label(labels[i], sizeof labels[i], runs[i].label);
+
+    /* CSV: one row per (run, bucket), then the overall row */
+    char *csv = NULL, *md = NULL;
+    size_t csv_len = 0, md_len = 0;
+    FILE *fc = open_memstream(&csv, &csv_len), *fm = open_memstream(&md, &md_len);
+    if (!fc || !fm) {
+        if (fc)
+            fclose(fc);
+        if (fm)
+            fclose(fm);
+        free(csv);
+        free(md);
+        return pg_fail(err, PG_ENOMEM, "analyze rare: out of memory");
+    }
+    fputs("model,bucket,words,nll,word_ppl\n", fc);
+    for (int i = 0; i < n_runs; i++) {
+        for (int k = 0; k < PG_N_BUCKETS; k++)
+            fprintf(fc, "%s,%s,%llu,%.17g,%.17g\n", labels[i], pg_bucket_names[k],
+                    (unsigned long long)runs[i].bucket_words[k], runs[i].bucket_nll[k],
+                    bucket_ppl(&runs[i], k));
+        fprintf(fc, "%s,all,%llu,%.17g,%.17g\n", labels[i], (unsigned long long)runs[i].words,
+                runs[i].nll, runs[i].word_ppl_exact);
+    }
+    /* Markdown: buckets as rows, runs as columns, and the ratio to the first run */
+    fprintf(fm, "Word perplexity by training-set frequency of the word (split %s, %llu words; "
+                "exact normaliser).\n\n| bucket | words |",
+            runs[0].split, (unsigned long long)runs[0].words);
+    for (int i = 0; i < n_runs; i++)
+        fprintf(fm, " %s |", labels[i]);
+    for (int i = 1; i < n_runs; i++)
+        fprintf(fm, " %s / %s |", labels[i], labels[0]);
+    fputs("\n|---|--:|", fm);
+    for (int i = 0; i < 2 * n_runs - 1; i++)
+        fputs("--:|", fm);
+    fputc('\n', fm);
+    for (int k = 0; k <= PG_N_BUCKETS; k++) {
+        int all = k == PG_N_BUCKETS;
+        fprintf(fm, "| %s | %llu |", all ? "**all**" : pg_bucket_names[k],
+                (unsigned long long)(all ? runs[0].words : runs[0].bucket_words[k]));
+        for (int i = 0; i < n_runs; i++) {
+            double v = all ? runs[i].word_ppl_exact : bucket_ppl(&runs[i], k);
+            if (isfinite(v))
+                fprintf(fm, " %.2f |", v);
+            else
+                fputs(" — |", fm);
+        }
+        for (int i = 1; i < n_runs; i++) {
+            double a = all ? runs[0].word_ppl_exact : bucket_ppl(&runs[0], k);
+            double b = all ? runs[i].word_ppl_exact : bucket_ppl(&runs[i], k);
+            if (isfinite(a) && isfinite(b) && a > 0)
+                fprintf(fm, " %.3f |", b / a);
+            else
+                fputs(" — |", fm);
+        }
+        fputc('\n', fm);
+    }
+    int bad = fclose(fc) != 0 || !csv;
+    bad |= fclose(fm) != 0 || !md;
+    if (bad) {
+        free(csv);
+        free(md);
+        return pg_fail(err, PG_ENOMEM, "analyze rare: out of memory");
+    }
+    char path[1024];
+    snprintf(path, sizeof path, "%s/rare-words.csv", out_dir);
+    rc = pg_write_file_atomic(path, csv, csv_len, err);
+    snprintf(path, sizeof path, "%s/rare-words.md", out_dir);
+    if (!rc)
+        rc = pg_write_file_atomic(path, md, md_len, err);
+    free(csv);
+    free(md);
+    if (rc)
+        return rc;
+
+    /* the chart: one group per bucket and one for all words, a bar per run */
+    double y[16][PG_N_BUCKETS + 1];
+    pg_plot_series s[16];
+    const char *groups[PG_N_BUCKETS + 1];
+    for (int k = 0; k < PG_N_BUCKETS; k++)
+        groups[k] = pg_bucket_names[k];
+    groups[PG_N_BUCKETS] = "all words";
+    for (int i = 0; i < n_runs; i++) {
+        for (int k = 0; k < PG_N_BUCKETS; k++)
+            y[i][k] = bucket_ppl(&runs[i], k);
+        y[i][PG_N_BUCKETS] = runs[i].word_ppl_exact;
+        s[i] = (pg_plot_series){labels[i], NULL, y[i], PG_N_BUCKETS + 1};
+    }
+    char title[256];
+    snprintf(title, sizeof title, "Word perplexity by word frequency (%s split)", runs[0].split);
+    pg_plot p = {.title = title,
+                 .x_label = "training-set frequency bucket of the word",
+                 .y_label = "word perplexity (log scale)",
+                 .log_y = 1};
+    snprintf(path, sizeof path, "%s/rare-words.svg", out_dir);
+    return pg_svg_bars(path, &p, groups, PG_N_BUCKETS + 1, s, n_runs, err);
+}
+
+long pg_results_memory_range(const pg_results_summary *r)
+{
+    return (long)r->memory + (long)r->compression_rate * r->compressed_memory;
+}
+
+static int cmp_range(const void *a, const void *b)
+{
+    const pg_results_summary *x = *(const pg_results_summary *const *)a;
+    const pg_results_summary *y = *(const pg_results_summary *const *)b;
+    long rx = pg_results_memory_range(x), ry = pg_results_memory_range(y);
+    if (x->memory != y->memory)
+        return x->memory < y->memory ? -1 : 1;
+    return rx < ry ? -1 : rx > ry;
+}
+
+int pg_analyze_sweep(const pg_results_summary *runs, int n_runs, const char *out_dir,
+                     pg_error *err)
+{
+    enum { MAX_RUNS = 256, MAX_LINES = 8 };
+    if (n_runs < 1 || n_runs > MAX_RUNS)
+        return pg_fail(err, PG_EINVAL, "analyze sweep: 1 to %d runs, not %d", MAX_RUNS, n_runs);
+    for (int i = 1; i < n_runs; i++)
+        if (strcmp(runs[i].split, runs[0].split) || runs[i].words != runs[0].words)
+            return pg_fail(err, PG_EINVAL, "analyze sweep: %s and %s were not scored over the "
+                           "same words: not comparable", runs[0].path, runs[i].path);
+    const pg_results_summary *sorted[MAX_RUNS];
+    for (int i = 0; i < n_runs; i++)
+        sorted[i] = &runs[i];
+    qsort(sorted, (size_t)n_runs, sizeof sorted[0], cmp_range);
+    int rc = pg_mkdirs(out_dir, err);
+    if (rc)
+        return rc;
+    char *csv = NULL;
+    size_t csv_len = 0;
+    FILE *f = open_memstream(&csv, &csv_len);
+    if (!f)
+        return pg_fail(err, PG_ENOMEM, "analyze sweep: out of memory");
+    fputs("memory,compressed_memory,compression_rate,window,memory_range_tokens,words,nll,"
+          "word_ppl\n", f);
+    for (int i = 0; i < n_runs; i++) {
+        const pg_results_summary *r = sorted[i];
+        fprintf(f, "%d,%d,%d,%d,%ld,%llu,%.17g,%.17g\n", r->memory, r->compressed_memory,
+                r->compression_rate, r->window, pg_results_memory_range(r),
+                (unsigned long long)r->words, r->nll, r->word_ppl_exact);
+    }
+    if (fclose(f) != 0 || !csv) {
+        free(csv);
+        return pg_fail(err, PG_ENOMEM, "analyze sweep: out of memory");
+    }
+    char path[1024];
+    snprintf(path, sizeof path, "%s/sweep.csv", out_dir);
+    rc = pg_write_file_atomic(path, csv, csv_len, err);
+    free(csv);
+    if (rc)
+        return rc;
+    /* one line per memory size, over the compressed-memory sizes */
+    static double xs[MAX_RUNS], ys[MAX_RUNS];
+    pg_plot_series s[MAX_LINES];
+    char labels[MAX_LINES][64];
+    int ns = 0;
+    for (int i = 0; i < n_runs && ns < MAX_LINES;) {
+        int j = i;
+        for (; j < n_runs && sorted[j]->memory == sorted[i]->memory; j++) {
+            xs[j] = (double)pg_results_memory_range(sorted[j]);
+            ys[j] = sorted[j]->word_ppl_exact;
+        }
+        snprintf(labels[ns], sizeof labels[ns], "memory %d", sorted[i]->memory);
+        s[ns] = (pg_plot_series){labels[ns], xs + i, ys + i, j - i};
+        ns++;
+        i = j;
+    }
+    char title[256];
+    snprintf(title, sizeof title, "Word perplexity against memory range (%s split, %s)",
+             runs[0].split, runs[0].label);
+    pg_plot p = {.title = title,
+                 .x_label = "tokens the memories represent: memory + rate x compressed memory",
+                 .y_label = "word perplexity"};
+    snprintf(path, sizeof path, "%s/sweep.svg", out_dir);
+    return pg_svg_lines(path, &p, s, ns, err);
+}

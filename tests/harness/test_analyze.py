@@ -1,0 +1,216 @@
+"""`harness analyze`: the rare-word comparison of results JSONs, checked
+against values computed here from the same JSONs, and its refusals."""
+import csv
+import json
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+import xml.etree.ElementTree as ET
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.environ.get("PG19_BIN", os.path.join(TOP, "bin"))
+BUCKETS = ["frequent", "common", "medium", "rare"]
+
+
+def results(name, bucket_words, bucket_nll, split="validation"):
+    """A results JSON with the fields the analysis reads (harness/RESULTS.md)."""
+    words, nll = sum(bucket_words), sum(bucket_nll)
+    return {
+        "schema": "pg19-results/1",
+        "model": {"name": name, "family": "compressive-transformer"},
+        "eval": {"split": split},
+        "context": {"window": 32, "memory": 32, "compressed_memory": 16,
+                    "compression_rate": 2, "attention_span": 80},
+        "totals": {"nll": nll, "words": words},
+        "word_ppl_exact": {"normaliser": "exact", "words": words,
+                           "value": math.exp(nll / words)},
+        "buckets": [{"name": n, "words": w, "nll": l,
+                     "word_ppl": math.exp(l / w) if w else None}
+                    for n, w, l in zip(BUCKETS, bucket_words, bucket_nll)],
+    }
+
+
+class AnalyzeRareTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="pg19-analyze-")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def write(self, name, obj):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(obj if isinstance(obj, str) else json.dumps(obj))
+        return path
+
+    def analyze(self, *args):
+        return subprocess.run([os.path.join(BIN, "harness"), "analyze", "rare", *args],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def test_side_by_side(self):
+        words = [700, 200, 80, 20]
+        a = self.write("a.json", results("ct-small", words, [1400.0, 900.0, 500.0, 190.0]))
+        b = self.write("b.json", results("txl-small", words, [1410.0, 930.0, 530.0, 0.0]))
+        out = os.path.join(self.dir, "out")
+        p = self.analyze(a, b, "-o", out)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(os.path.join(out, "rare-words.csv")) as f:
+            rows = list(csv.DictReader(f))
+        self.assertEqual(len(rows), 10)
+        got = {(r["model"], r["bucket"]): float(r["word_ppl"]) for r in rows}
+        self.assertAlmostEqual(got[("ct-small", "rare")], math.exp(190.0 / 20), places=9)
+        self.assertAlmostEqual(got[("txl-small", "common")], math.exp(930.0 / 200), places=9)
+        self.assertAlmostEqual(got[("ct-small", "all")], math.exp(2990.0 / 1000), places=9)
+        self.assertEqual(got[("txl-small", "rare")], 1.0)
+        md = open(os.path.join(out, "rare-words.md")).read()
+        self.assertIn("| common | 200 | %.2f | %.2f | %.3f |" % (
+            math.exp(4.5), math.exp(4.65), math.exp(4.65) / math.exp(4.5)), md)
+        svg = ET.parse(os.path.join(out, "rare-words.svg")).getroot()
+        texts = [t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")]
+        for n in BUCKETS + ["all words", "ct-small", "txl-small"]:
+            self.assertIn(n, texts)
+        bars = [r for r in svg.iter("{http://www.w3.org/2000/svg}rect") if r.find(
+            "{http://www.w3.org/2000/svg}title") is not None]
+        self.assertEqual(len(bars), 10)
+
+    def test_labels_and_empty_bucket(self):
+        a = self.write("a.json", results("m", [10, 0, 0, 5], [20.0, 0.0, 0.0, 15.0]))
+        out = os.path.join(self.dir, "out")
+        p = self.analyze(a, "--label", "my <model>", "-o", out)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        md = open(os.path.join(out, "rare-words.md")).read()
+        self.assertIn("| medium | 0 | — |", md)
+        self.assertIn("my <model>", md)
+        ET.parse(os.path.join(out, "rare-words.svg"))  # the label is escaped
+
+    def test_refuses_runs_over_other_words(self):
+        a = self.write("a.json", results("a", [700, 200, 80, 20], [1.0, 1.0, 1.0, 1.0]))
+        b = self.write("b.json", results("b", [700, 201, 80, 19], [1.0, 1.0, 1.0, 1.0]))
+        c = self.write("c.json", results("c", [700, 200, 80, 20], [1.0] * 4, split="test"))
+        for other in (b, c):
+            out = os.path.join(self.dir, "out")
+            p = self.analyze(a, other, "-o", out)
+            self.assertEqual(p.returncode, 1)
+            self.assertIn("not comparable", p.stderr)
+            self.assertFalse(os.path.exists(out))
+
+    def test_refuses_bad_json(self):
+        good = results("a", [7, 2, 1, 0], [1.0, 1.0, 1.0, 0.0])
+        broken = json.loads(json.dumps(good))
+        broken["buckets"][1]["nll"] = 5.0  # buckets no longer sum to the total
+        reordered = json.loads(json.dumps(good))
+        reordered["buckets"].reverse()
+        cases = {"not-json.json": ("{", "not JSON"),
+                 "sum.json": (broken, "do not sum"),
+                 "order.json": (reordered, "must be \"frequent\""),
+                 "missing.json": ({"model": {"name": "x"}}, "missing")}
+        for name, (obj, msg) in cases.items():
+            p = self.analyze(self.write(name, obj), "-o", os.path.join(self.dir, "o"))
+            self.assertEqual(p.returncode, 1, name)
+            self.assertIn(name, p.stderr)
+            self.assertIn(msg, p.stderr)
+        p = self.analyze(self.write("g.json", good), "--label", "x", "--label", "y", "-o", "o")
+        self.assertEqual(p.returncode, 2)
+
+
+def text(seed, n_words):
+    """Zipf-ish pseudo-English: enough structure for a tokenizer, no corpus needed."""
+    import random
+    rnd = random.Random(seed)
+    vocab = ["the", "of", "and", "a", "to", "in", "was", "he", "she", "it", "that", "his",
+             "her", "ship", "sea", "house", "letter", "morning", "said", "Captain", "garden"]
+    words = [vocab[min(int(rnd.paretovariate(1.2)) - 1, len(vocab) - 1)] for _ in range(n_words)]
+    return (" ".join(words) + ".\n").encode()
+
+
+class AnalyzeSweepTest(unittest.TestCase):
+    """`analyze sweep` runs `harness run` per grid point (same numbers as a
+    run by hand), writes the CSV and the chart, and resumes."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="pg19-sweep-")
+        corpus = os.path.join(cls.dir, "pg19")
+        for split, ids in (("train", range(1, 4)), ("validation", range(10, 12))):
+            os.makedirs(os.path.join(corpus, split))
+            for i in ids:
+                with open(os.path.join(corpus, split, f"{i}.txt"), "wb") as f:
+                    f.write(text(i, 300))
+        run = lambda *a: subprocess.run(a, check=True, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE)
+        model = os.path.join(cls.dir, "m.model")
+        run(os.path.join(BIN, "tokenize"), "train", "--corpus", corpus, "--vocab-size", "300",
+            "-o", model)
+        freqs = os.path.join(cls.dir, "f.tsv")
+        run(os.path.join(BIN, "tokenize"), "words", "--corpus", corpus, "-o", freqs)
+        cls.shards = os.path.join(cls.dir, "shards")
+        run(os.path.join(BIN, "shards"), "build", "--model", model, "--corpus", corpus,
+            "--split", "validation", "-o", cls.shards, "--word-freqs", freqs)
+        base = {"vocab_size": 300, "d_model": 16, "n_layer": 2, "n_head": 2, "d_head": 8,
+                "d_ff": 32, "window": 8, "memory": 8}
+        cls.ct = os.path.join(cls.dir, "ct.json")
+        with open(cls.ct, "w") as f:
+            json.dump(dict(base, name="ct-sweep", family="compressive-transformer",
+                           compressed_memory=4, compression_rate=2, compression="mean_pool"), f)
+        cls.txl = os.path.join(cls.dir, "txl.json")
+        with open(cls.txl, "w") as f:
+            json.dump(dict(base, name="txl-sweep", family="transformer-xl"), f)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def sweep(self, out, model, mems, cmems):
+        return subprocess.run(
+            [os.path.join(BIN, "harness"), "analyze", "sweep", "--memory", mems,
+             "--compressed-memory", cmems, "-o", out, "--", "--model", model, "--split",
+             "validation", "--shards", self.shards, "--random-init", "3"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def test_grid_resume_and_values(self):
+        out = os.path.join(self.dir, "sweep")
+        p = self.sweep(out, self.ct, "0,8", "0,4")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(os.path.join(out, "sweep.csv")) as f:
+            rows = list(csv.DictReader(f))
+        self.assertEqual([(int(r["memory"]), int(r["compressed_memory"])) for r in rows],
+                         [(0, 0), (0, 4), (8, 0), (8, 4)])
+        self.assertEqual([int(r["memory_range_tokens"]) for r in rows], [0, 8, 8, 16])
+        ppl = {(int(r["memory"]), int(r["compressed_memory"])): float(r["word_ppl"])
+               for r in rows}
+        self.assertEqual(len(set(ppl.values())), 4)  # the memory sizes matter
+        # a point equals the same run made by hand
+        one = os.path.join(self.dir, "one.json")
+        subprocess.run([os.path.join(BIN, "harness"), "run", "--model", self.ct, "--split",
+                        "validation", "--shards", self.shards, "--random-init", "3",
+                        "--memory", "8", "--compressed-memory", "4", "--out", one],
+                       check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        with open(one) as f:
+            self.assertAlmostEqual(json.load(f)["word_ppl_exact"]["value"], ppl[(8, 4)],
+                                   places=9)
+        svg = ET.parse(os.path.join(out, "sweep.svg")).getroot()
+        lines = list(svg.iter("{http://www.w3.org/2000/svg}polyline"))
+        self.assertEqual(len(lines), 2)  # one per memory size
+        # resume: every point is kept, none re-run
+        p = self.sweep(out, self.ct, "0,8", "0,4")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stderr.count("kept"), 4)
+
+    def test_txl_has_no_compressed_memory(self):
+        out = os.path.join(self.dir, "sweep-txl")
+        p = self.sweep(out, self.txl, "8", "0,4")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("no compression function", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(out, "sweep.csv")))
+
+    def test_bad_grid(self):
+        for mems in ("", "8,,", "-1", "x"):
+            p = self.sweep(os.path.join(self.dir, "bad"), self.ct, mems, "0")
+            self.assertEqual(p.returncode, 2, mems)
+
+
+if __name__ == "__main__":
+    unittest.main()
