@@ -11,7 +11,8 @@ alternating pairs (common/benchlib.py):
 
 Fair by construction: both processes get the same OMP_WAIT_POLICY (passive
 unless the caller set one; the harness would otherwise set passive for
-itself only), the same thread count, the same OpenBLAS kernel (the one the
+itself only; PyTorch's OpenBLAS thread pool then gets the shortest spin,
+OPENBLAS_THREAD_TIMEOUT=4), the same thread count, the same OpenBLAS kernel (the one the
 harness runs with, set before PyTorch loads OpenBLAS), the same batch and
 float32; PyTorch caches memory keys/values and position projections as the
 harness does and runs under inference_mode; its logits are checked against
@@ -70,6 +71,12 @@ def main():
     # the same wait policy for both processes (the harness sets passive for
     # itself when unset; a spinning PyTorch against it would be unfair)
     os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+    # PyTorch also calls OpenBLAS's own thread pool, whose idle threads spin
+    # for a while; the harness calls OpenBLAS single-threaded inside its
+    # OpenMP threads (no pool). With a passive policy, OpenBLAS's pool waits
+    # passively too (its shortest timeout), so neither side spins.
+    if os.environ["OMP_WAIT_POLICY"].lower() == "passive":
+        os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
     os.environ["OMP_NUM_THREADS"] = str(threads)
     first = run_harness(cfg, 1, threads, batch)  # warm-up; tells the kernel it runs
     core = parse_harness(first)["core"]
@@ -80,7 +87,8 @@ def main():
         import bench_torch
     except ImportError:
         torch = None
-    benchlib.print_machine(threads, f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']} for both; "
+    benchlib.print_machine(threads, f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']} for both, "
+                           f"OPENBLAS_THREAD_TIMEOUT={os.environ.get('OPENBLAS_THREAD_TIMEOUT')}; "
                            f"harness: {first.splitlines()[0].split(': ', 1)[1]}")
 
     torch_run = None
