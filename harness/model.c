@@ -654,8 +654,9 @@ static inline float exp_nonpos(float x)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    union { float f; int32_t i; } tb = {t}, sc;
-    sc.i = (tb.i - 0x4B400000 + 127) << 23; /* 2^n, n >= -126 */
+    union { float f; uint32_t u; } tb = {t}, sc;
+    /* 2^n, n >= -126 (unsigned: a NaN input must not be a signed overflow) */
+    sc.u = (tb.u - 0x4B400000u + 127u) << 23;
     return x < -87.3f ? 0.0f : p * sc.f;
 }
 
