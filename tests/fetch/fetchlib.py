@@ -94,7 +94,7 @@ class Server:
     """gcs_server.py in a subprocess on 127.0.0.1, stopped on exit."""
 
     def __init__(self, root, faults=None, page_size=1000, no_range=False, rate=0, workdir=None, log=True,
-                 backlog=None, nodelay=False):
+                 backlog=None):
         self.workdir = workdir or tempfile.mkdtemp(prefix="pg19-srv-")
         self.log = os.path.join(self.workdir, "requests.jsonl")
         args = [PY, os.path.join(HERE, "gcs_server.py"), root, "--page-size", str(page_size)]
@@ -111,8 +111,6 @@ class Server:
             args += ["--rate", str(rate)]
         if backlog:
             args += ["--backlog", str(backlog)]
-        if nodelay:
-            args.append("--nodelay")
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         line = self.proc.stdout.readline().decode()
         if not line.startswith("PORT "):

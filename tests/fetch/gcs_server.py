@@ -26,9 +26,8 @@ next fault in the list, a fault ending in "*" stays forever. Fault kinds:
   flood:N          (LIST only) every page has N made-up objects and a next page
 Every request is appended to --log as a JSON line (t, path, range, fault).
 With --port 0 the chosen port is printed as "PORT n" on stdout. --backlog N
-(default 5, Python's) and --nodelay (TCP_NODELAY) are for benchmarks, where
-16 parallel clients overflow a queue of 5 and Nagle's algorithm with delayed
-ACKs stalls small responses.
+(default 5, Python's) is for benchmarks, where 16 parallel clients overflow
+a listen queue of 5.
 """
 import argparse
 import base64
@@ -271,12 +270,9 @@ def main():
     ap.add_argument("--rate", type=float, default=0, help="bytes/s per response (0 = unlimited)")
     ap.add_argument("--log")
     ap.add_argument("--backlog", type=int, default=5, help="listen backlog (benchmarks: large)")
-    ap.add_argument("--nodelay", action="store_true", help="TCP_NODELAY on every connection")
     a = ap.parse_args()
     bucket = Bucket(a.root, a.bucket)
     handler = make_handler(bucket, Faults(a.faults), a.page_size, not a.no_range, a.rate, a.log)
-    handler.disable_nagle_algorithm = a.nodelay
-
     class Server(http.server.ThreadingHTTPServer):
         request_queue_size = a.backlog
 
