@@ -3,9 +3,12 @@
 #include "fetch/gb_clean.h"
 
 #include <ctype.h>
+#include <pthread.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <unicode/ucnv.h>
 #include <unicode/ucnv_err.h>
@@ -19,6 +22,7 @@ const char *gb_mark_name(int kind)
     case GB_MARK_START_THE: return "start-the";
     case GB_MARK_SMALL_PRINT: return "small-print";
     case GB_MARK_START_OTHER: return "start-other";
+    case GB_MARK_ETEXT_HEADER: return "etext-header";
     default: return "none";
     }
 }
@@ -484,26 +488,87 @@ static int start_kind_of(const char *key)
     return GB_MARK_NONE;
 }
 
+/* "End of ..." lines that open a footer: any "END OF ... PROJECT GUTENBERG"
+ * line, the 1990s "End of this Etext of ..." / "End of the Etext ...", and the
+ * 2004+ "START: FULL LICENSE". */
 static int is_end_marker(const char *key)
 {
-    if (has_prefix(key, "END OF ") && strstr(key, "PROJECT GUTENBERG"))
-        return 1;
+    if (has_prefix(key, "END OF ")) {
+        if (strstr(key, "PROJECT GUTENBERG"))
+            return 1;
+        static const char *const etext[] = {"END OF THIS ETEXT", "END OF THIS E-TEXT",
+                                            "END OF THE ETEXT", "END OF THE E-TEXT",
+                                            "END OF ETEXT", "END OF E-TEXT"};
+        for (size_t i = 0; i < sizeof etext / sizeof etext[0]; i++)
+            if (has_prefix(key, etext[i]))
+                return 1;
+        return 0;
+    }
     return has_prefix(key, "START: FULL LICENSE") || has_prefix(key, "START FULL LICENSE");
 }
 
-/* Producer credits and mirror notes that open the body in every era. */
-static int is_credit(const char *key)
+/* The "*****This file should be named 4478.txt or 4478.zip*****" line of the
+ * 1996-2003 etext header, repeated in the footer when the small print sits at
+ * the end of the file. */
+static int is_file_name_line(const char *key)
 {
-    static const char *const prefixes[] = {
-        "PRODUCED BY", "E-TEXT PREPARED BY", "ETEXT PREPARED BY", "E-TEXT PRODUCED BY",
-        "ETEXT PRODUCED BY", "THIS ETEXT WAS PREPARED BY", "THIS E-TEXT WAS PREPARED BY",
-        "THIS EBOOK WAS PREPARED BY", "THIS EBOOK WAS PRODUCED BY", "THIS ETEXT WAS PRODUCED BY",
-        "THIS E-TEXT WAS PRODUCED BY", "THIS TEXT WAS PREPARED BY", "TRANSCRIBED BY",
-        "TRANSCRIBED FROM THE", "SCANNED BY", "DIGITIZED BY",
-        "NOTE: PROJECT GUTENBERG ALSO HAS AN HTML VERSION", "[NOTE: PROJECT GUTENBERG",
-    };
-    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
-        if (has_prefix(key, prefixes[i]))
+    return has_prefix(key, "THIS FILE SHOULD BE NAMED ");
+}
+
+/* ----------------------------------------------- credits and PG notices -- */
+
+/* Paragraphs that open the body in some era but are not the book: producer
+ * credits and Project Gutenberg's own notices. Each pattern is a POSIX ERE
+ * matched against the key (line_key) of a paragraph's first line, anchored at
+ * its start, so a book whose first line merely mentions an etext is kept.
+ * Measured on the real files of $PG19_TEST_CORPUS (see GUTENBERG.md). */
+static const char *const FRONT_PATTERNS[] = {
+    /* "Produced by", "Transcribed from the 1913 ... edition by" (every era) */
+    "^(PRODUCED|TRANSCRIBED|SCANNED|DIGITIZED) BY( |$)",
+    "^TRANSCRIBED FROM THE ",
+    /* "This etext was prepared by", "E-text revised by", "Etext prepared by",
+     * "This eBook was produced by", "This file was produced from images" */
+    "^(THIS )?(E-?TEXT|E-?BOOK|PROJECT GUTENBERG (E-?TEXT|E-?BOOK)|ELECTRONIC (TEXT|EDITION))"
+    "( WAS| HAS BEEN| IS)?( ORIGINALLY| FIRST| KINDLY)? (PREPARED|PRODUCED|REVISED|CREATED|"
+    "SCANNED|TRANSCRIBED|PROOFREAD|PROOFED|TYPED|EDITED|ENTERED|CONVERTED|CORRECTED|UPDATED|"
+    "DIGITIZED|MADE|DONE|PROVIDED)( AND [A-Z]+)? BY( |$)",
+    "^THIS (FILE|TEXT) (WAS |HAS BEEN |IS )?(PREPARED|PRODUCED|REVISED|CREATED|SCANNED|"
+    "TRANSCRIBED|PROOFREAD|TYPED|EDITED|CONVERTED|DIGITIZED) (BY|FROM)( |$)",
+    "^MANY THANKS TO .* WHO (TRANSCRIBED|PREPARED|PRODUCED|SCANNED|PROOFREAD) THIS E-?TEXT",
+    /* "Project Gutenberg's Etext of ...", "The Project Gutenberg Etext of X"
+     * (with the file name on the next line), "Project Gutenberg Etexts are
+     * often created from several printed editions ..." */
+    "^(THE )?PROJECT GUTENBERG('S)?( |$)",
+    /* "NOTE: This work has been previously published in [Etext #2673]",
+     * "Note: Project Gutenberg also has an HTML version of this file",
+     * "[NOTE: There is a short list of bookmarks ... D.W.]" */
+    "^\\[?NOTE: (PROJECT GUTENBERG|THIS (WORK|E-?TEXT|E-?BOOK|FILE|BOOK) (HAS BEEN|WAS) "
+    "PREVIOUSLY PUBLISHED|THERE IS A SHORT LIST OF BOOKMARKS)",
+    "^\\[?PORTIONS OF THIS HEADER ARE COPYRIGHT",
+    "^THE \"?LEGAL SMALL PRINT\"? AND OTHER INFORMATION",
+    "^THIS FILE SHOULD BE NAMED ",
+    /* a file name alone: "tales10.txt", "2237.txt or 2237.zip" */
+    "^[A-Z0-9_-]*[0-9][A-Z0-9_-]*\\.(TXT|ZIP)( OR [A-Z0-9_.-]+)?$",
+    "^IMAGES OF THE ORIGINAL PAGES ARE AVAILABLE",
+};
+#define N_FRONT (sizeof FRONT_PATTERNS / sizeof FRONT_PATTERNS[0])
+
+static regex_t front_re[N_FRONT];
+static int front_re_ok;
+static pthread_once_t front_once = PTHREAD_ONCE_INIT;
+
+static void front_compile(void)
+{
+    for (size_t i = 0; i < N_FRONT; i++)
+        if (regcomp(&front_re[i], FRONT_PATTERNS[i], REG_EXTENDED | REG_NOSUB) != 0)
+            return;
+    front_re_ok = 1;
+}
+
+static int is_front_notice(const char *key)
+{
+    for (size_t i = 0; i < N_FRONT; i++)
+        if (regexec(&front_re[i], key, 0, NULL, 0) == 0)
             return 1;
     return 0;
 }
@@ -533,8 +598,129 @@ static size_t to_lf(char *t, size_t n)
     return j;
 }
 
+/* End of the line that starts at ls (index of its '\n', or e). */
+static size_t line_end(const char *t, size_t ls, size_t e)
+{
+    const char *nl = memchr(t + ls, '\n', e - ls);
+    return nl ? (size_t)(nl - t) : e;
+}
+
+/* Start of the paragraph after the one at b (the first blank line after it,
+ * or e). */
+static size_t skip_paragraph(const char *t, size_t b, size_t e)
+{
+    while (b < e) {
+        size_t le = line_end(t, b, e);
+        if (blank_line(t + b, le - b))
+            break;
+        b = le < e ? le + 1 : e;
+    }
+    return b;
+}
+
+/* 1 if every line of the paragraph at b is only '*' and white space. */
+static int separator_paragraph(const char *t, size_t b, size_t e)
+{
+    while (b < e) {
+        size_t le = line_end(t, b, e);
+        if (blank_line(t + b, le - b))
+            return 1;
+        for (size_t i = b; i < le; i++)
+            if (t[i] != '*' && t[i] != ' ' && t[i] != '\t')
+                return 0;
+        b = le < e ? le + 1 : e;
+    }
+    return 1;
+}
+
+/* The "Executive Director's Notes:" block of the 1990s Shakespeare etexts:
+ * from that line to the paragraph signed "Executive Director". Returns the
+ * position after the block, or b when no signature follows within 32 KiB. */
+static size_t skip_director_notes(const char *t, size_t b, size_t e)
+{
+    size_t limit = e - b > 32768 ? b + 32768 : e;
+    char key[128];
+    for (size_t ls = b; ls < limit;) {
+        size_t le = line_end(t, ls, e);
+        line_key(t + ls, le - ls, key, sizeof key);
+        if (!strcmp(key, "EXECUTIVE DIRECTOR"))
+            return skip_paragraph(t, ls, e);
+        ls = le < e ? le + 1 : e;
+    }
+    return b;
+}
+
+/* Drops, from the top of the body [*b, e), blank lines and up to 16
+ * paragraphs of producer credits and Project Gutenberg notices; counts them. */
+static void drop_front_notices(const char *t, size_t *b, size_t e, gb_clean_report *rep)
+{
+    char key[128];
+    size_t p = *b;
+    for (int dropped = 0; dropped < 16;) {
+        while (p < e) {
+            size_t le = line_end(t, p, e);
+            if (!blank_line(t + p, le - p))
+                break;
+            p = le < e ? le + 1 : e;
+        }
+        if (p >= e)
+            break;
+        size_t le = line_end(t, p, e);
+        line_key(t + p, le - p, key, sizeof key);
+        size_t next = p;
+        if (separator_paragraph(t, p, e) || is_front_notice(key))
+            next = skip_paragraph(t, p, e);
+        else if (has_prefix(key, "EXECUTIVE DIRECTOR'S NOTES"))
+            next = skip_director_notes(t, p, e);
+        if (next == p)
+            break;
+        p = next;
+        rep->credits_removed++;
+        dropped++;
+    }
+    *b = p;
+}
+
+/* First non-blank line at or after ls and before e; 1 if there is one. */
+static int has_text(const char *t, size_t ls, size_t e)
+{
+    for (size_t i = ls; i < e; i++)
+        if (t[i] != ' ' && t[i] != '\t' && t[i] != '\n' && t[i] != '*')
+            return 1;
+    return 0;
+}
+
+/* Start of the footer that begins with the file-name line at ls: up to two
+ * lines above it that are a "The Project Gutenberg Etext of ..." title or a
+ * row of asterisks belong to it. */
+static size_t footer_start(const char *t, size_t ls)
+{
+    char key[128];
+    for (int k = 0; k < 2 && ls > 0; k++) {
+        size_t prev = ls - 1; /* the '\n' ending the line above */
+        size_t ps = prev;
+        while (ps > 0 && t[ps - 1] != '\n')
+            ps--;
+        line_key(t + ps, prev - ps, key, sizeof key);
+        if (key[0] && !has_prefix(key, "THE PROJECT GUTENBERG") &&
+            !has_prefix(key, "PROJECT GUTENBERG"))
+            break;
+        if (blank_line(t + ps, prev - ps))
+            break;
+        ls = ps;
+    }
+    return ls;
+}
+
 /* Finds the body [*b, *e) of LF text t: after the last start marker that
- * precedes the first end marker, up to that end marker's line. */
+ * precedes the first end marker, up to that end marker's line.
+ *
+ * Start markers: "*** START OF TH(E|IS) PROJECT GUTENBERG ...", the 1990s
+ * "*END*THE SMALL PRINT!" line, and the etext header's "This file should be
+ * named ..." line (a header without markers; the small print, if any, comes
+ * later). End markers: is_end_marker, and a second "This file should be
+ * named" line after book text: the footer of the 2001-2003 etexts that put
+ * their small print at the end of the file. */
 static void default_cut(const char *t, size_t n, size_t *b, size_t *e, gb_clean_report *rep)
 {
     char key[128];
@@ -544,12 +730,14 @@ static void default_cut(const char *t, size_t n, size_t *b, size_t *e, gb_clean_
         const char *nl = memchr(t + ls, '\n', n - ls);
         size_t le = nl ? (size_t)(nl - t) : n;
         size_t next = nl ? le + 1 : n;
-        /* Every marker's first letter is an S or an E: most lines are rejected
-         * on one byte, without building their key. */
+        /* Every marker starts with an S, an E or "This file": most lines are
+         * rejected on a byte or two, without building their key. */
         size_t f = ls;
         while (f < le && (t[f] == '*' || t[f] == ' ' || t[f] == '\t'))
             f++;
-        if (f == le || (t[f] != 'S' && t[f] != 's' && t[f] != 'E' && t[f] != 'e')) {
+        unsigned char c0 = f < le ? (unsigned char)toupper((unsigned char)t[f]) : 0;
+        if (c0 != 'S' && c0 != 'E' &&
+            (c0 != 'T' || le - f < 9 || strncasecmp(t + f, "this file", 9) != 0)) {
             ls = next;
             continue;
         }
@@ -558,6 +746,18 @@ static void default_cut(const char *t, size_t n, size_t *b, size_t *e, gb_clean_
             end = ls;
             rep->has_end = 1;
             break;
+        }
+        if (is_file_name_line(key)) {
+            if (rep->start_kind != GB_MARK_NONE && has_text(t, body, ls)) {
+                end = footer_start(t, ls);
+                rep->has_end = 1;
+                break;
+            }
+            if (rep->start_kind == GB_MARK_NONE)
+                rep->start_kind = GB_MARK_ETEXT_HEADER;
+            body = next;
+            ls = next;
+            continue;
         }
         int k = start_kind_of(key);
         if (k != GB_MARK_NONE) {
@@ -581,30 +781,133 @@ static void default_cut(const char *t, size_t n, size_t *b, size_t *e, gb_clean_
         }
         ls = next;
     }
+    if (end < body) /* an end marker before any book text */
+        end = body;
     *b = body;
     *e = end;
+}
+
+/* ------------------------------------------------------- text or not -- */
+
+/* Magic numbers of the binary formats a mirror or a user may hand us. */
+static const char *binary_magic(const uint8_t *s, size_t n)
+{
+    static const struct { const char *magic; size_t len; const char *what; } m[] = {
+        {"\x7F" "ELF", 4, "an ELF executable"},
+        {"PK\x03\x04", 4, "a zip archive (extract its .txt member first)"},
+        {"PK\x05\x06", 4, "an empty zip archive"},
+        {"\x1F\x8B", 2, "a gzip file"},
+        {"BZh", 3, "a bzip2 file"},
+        {"\xFD" "7zXZ", 6, "an xz file"},
+        {"\x28\xB5\x2F\xFD", 4, "a zstd file"},
+        {"7z\xBC\xAF\x27\x1C", 6, "a 7-zip archive"},
+        {"Rar!\x1A\x07", 6, "a RAR archive"},
+        {"%PDF-", 5, "a PDF document"},
+        {"\x89PNG\r\n\x1A\n", 8, "a PNG image"},
+        {"\xFF\xD8\xFF", 3, "a JPEG image"},
+        {"GIF87a", 6, "a GIF image"},
+        {"GIF89a", 6, "a GIF image"},
+        {"\xCF\xFA\xED\xFE", 4, "a Mach-O executable"},
+        {"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1", 8, "an OLE2 document (.doc)"},
+    };
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
+        size_t l = m[i].len;
+        if (n >= l && !memcmp(s, m[i].magic, l)) {
+            /* "BZh" is also three letters of text: require the block size digit
+             * and the block magic that follow. */
+            int bzip2 = m[i].magic[0] == 'B';
+            if (bzip2 && (n < 10 || s[3] < '1' || s[3] > '9' || memcmp(s + 4, "1AY&SY", 6)))
+                continue;
+            return m[i].what;
+        }
+    }
+    return NULL;
+}
+
+/* The rule for "is this text" (GUTENBERG.md): refused are raw files that
+ * start with a binary magic number, and decoded texts that hold a NUL, or in
+ * which more than 1% of the bytes (and at least 8) are control characters
+ * other than TAB, LF, VT, FF, CR and SUB (DOS end-of-file, found at the end
+ * of old etexts): C0 controls and DEL. Decoded text is UTF-8, so C0/DEL are
+ * single bytes and never part of a multi-byte character. */
+static int check_text(const char *name, const uint8_t *raw, size_t len, const char *t, size_t n,
+                      pg_error *err)
+{
+    const uint8_t *s = raw;
+    size_t rn = len;
+    while (rn >= 3 && s[0] == 0xEF && s[1] == 0xBB && s[2] == 0xBF) {
+        s += 3;
+        rn -= 3;
+    }
+    const char *what = binary_magic(s, rn);
+    if (what)
+        return pg_fail(err, PG_EINVAL, "%s: not text: the file is %s", name, what);
+    const char *nul = memchr(t, '\0', n);
+    if (nul)
+        return pg_fail(err, PG_EINVAL,
+                       "%s: not text: NUL character at byte %zu of the decoded text", name,
+                       (size_t)(nul - t));
+    size_t controls = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)t[i];
+        if ((c < 0x20 && c != '\t' && c != '\n' && c != '\v' && c != '\f' && c != '\r' &&
+             c != 0x1A) ||
+            c == 0x7F)
+            controls++;
+    }
+    if (controls >= 8 && controls > n / 100)
+        return pg_fail(err, PG_EINVAL,
+                       "%s: not text: %zu of %zu bytes are control characters (over 1%%)", name,
+                       controls, n);
+    return PG_OK;
+}
+
+/* 1 if t holds nothing but white space and asterisks: an empty book (the
+ * --pg19 cut of an empty body is "\r\n\r\n*** "). */
+static int no_text(const char *t, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (t[i] != ' ' && t[i] != '\t' && t[i] != '\n' && t[i] != '\r' && t[i] != '\f' &&
+            t[i] != '\v' && t[i] != '*')
+            return 0;
+    return 1;
 }
 
 int gb_clean(const char *name, const uint8_t *raw, size_t len, int mode, char **out,
              size_t *out_len, gb_clean_report *rep, pg_error *err)
 {
+    *out = NULL;
+    *out_len = 0;
+    pthread_once(&front_once, front_compile);
+    if (!front_re_ok)
+        return pg_fail(err, PG_EINVAL, "%s: internal error: a credit pattern does not compile",
+                       name);
     char *t = NULL;
     size_t n = 0;
     int rc = gb_decode_utf8(name, raw, len, mode, &t, &n, rep, err);
     if (rc < 0)
         return rc;
+    if ((rc = check_text(name, raw, len, t, n, err)) < 0) {
+        free(t);
+        return rc;
+    }
     size_t b, e;
     if (mode == GB_CLEAN_PG19) {
         int kind;
-        if (!pg19_cut(t, n, &b, &e, &kind)) {
-            free(t);
-            return pg_fail(err, PG_ENOTFOUND,
-                           "%s: no \"*** START OF TH(E|IS) PROJECT GUTENBERG EBOOK\" ... "
-                           "\"END OF TH(IS|E) PROJECT GUTENBERG EBOOK\" pair: not a PG-19-style text",
-                           name);
+        if (pg19_cut(t, n, &b, &e, &kind)) {
+            rep->start_kind = kind;
+            rep->has_end = 1;
+        } else {
+            /* PG-19 keeps a file with no START/END pair whole, licence text
+             * and all (DATASHEET.md: 1286, 2237, 3961 match byte for byte). */
+            b = 0;
+            e = n;
         }
-        rep->start_kind = kind;
-        rep->has_end = 1;
+        if (no_text(t + b, e - b)) {
+            free(t);
+            return pg_fail(err, PG_EINVAL, "%s: empty book: nothing between the START and END "
+                                           "markers", name);
+        }
         memmove(t, t + b, e - b);
         t[e - b] = '\0';
         *out = t;
@@ -615,51 +918,39 @@ int gb_clean(const char *name, const uint8_t *raw, size_t len, int mode, char **
 
     n = to_lf(t, n);
     default_cut(t, n, &b, &e, rep);
-    /* Leading blank lines, then producer-credit paragraphs. */
+    drop_front_notices(t, &b, e, rep);
+    /* Trailing white space, blank lines and rows of asterisks. */
     for (;;) {
-        while (b < e) {
-            const char *nl = memchr(t + b, '\n', e - b);
-            size_t le = nl ? (size_t)(nl - t) : e;
-            if (!blank_line(t + b, le - b))
-                break;
-            b = nl ? le + 1 : e;
-        }
-        if (b >= e)
+        while (e > b && (t[e - 1] == '\n' || t[e - 1] == ' ' || t[e - 1] == '\t'))
+            e--;
+        size_t ls = e;
+        while (ls > b && t[ls - 1] != '\n')
+            ls--;
+        if (ls == e || !separator_paragraph(t, ls, e))
             break;
-        char key[128];
-        const char *nl = memchr(t + b, '\n', e - b);
-        size_t le = nl ? (size_t)(nl - t) : e;
-        line_key(t + b, le - b, key, sizeof key);
-        if (!is_credit(key) || rep->credits_removed >= 8)
-            break;
-        rep->credits_removed++;
-        while (b < e) { /* drop the paragraph */
-            const char *nl3 = memchr(t + b, '\n', e - b);
-            size_t le3 = nl3 ? (size_t)(nl3 - t) : e;
-            if (blank_line(t + b, le3 - b))
-                break;
-            b = nl3 ? le3 + 1 : e;
-        }
+        e = ls;
     }
-    /* Trailing white space and blank lines. */
-    while (e > b && (t[e - 1] == '\n' || t[e - 1] == ' ' || t[e - 1] == '\t'))
-        e--;
+    if (no_text(t + b, e - b)) {
+        free(t);
+        return pg_fail(err, PG_EINVAL,
+                       "%s: empty book: nothing is left once the Project Gutenberg licence, "
+                       "header and credits are removed",
+                       name);
+    }
     char *nfc = NULL;
     size_t nfc_len = 0;
     rc = utf8_nfc(t + b, e - b, &nfc, &nfc_len, err);
     free(t);
     if (rc < 0)
         return pg_wrap(err, "%s", name);
-    if (nfc_len > 0) {
-        char *grown = realloc(nfc, nfc_len + 2);
-        if (!grown) {
-            free(nfc);
-            return pg_fail(err, PG_ENOMEM, "out of memory");
-        }
-        nfc = grown;
-        nfc[nfc_len++] = '\n';
-        nfc[nfc_len] = '\0';
+    char *grown = realloc(nfc, nfc_len + 2);
+    if (!grown) {
+        free(nfc);
+        return pg_fail(err, PG_ENOMEM, "out of memory");
     }
+    nfc = grown;
+    nfc[nfc_len++] = '\n';
+    nfc[nfc_len] = '\0';
     *out = nfc;
     *out_len = nfc_len;
     rep->out_bytes = nfc_len;

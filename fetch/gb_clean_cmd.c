@@ -20,8 +20,10 @@ static int clean_usage(void)
             "usage: fetch clean [--pg19] RAW -o OUT [--report FILE]\n"
             "       fetch clean [--pg19] --dir RAWDIR -o OUTDIR [--report FILE]\n"
             "  default  UTF-8, LF, NFC, licence header/footer and producer credits removed\n"
-            "  --pg19   PG-19's own cut: raw bytes between the START and END markers,\n"
+            "  --pg19   PG-19's own cut: raw bytes between the START and END markers\n"
+            "           (the whole file when it has no such pair, as in PG-19),\n"
             "           CRLF kept, non-UTF-8 text re-encoded to UTF-8 from ISO-8859-1\n"
+            "  input that is not text, or that leaves an empty book, fails (exit 1)\n"
             "  --report one TSV line per file: file, encoding, declared charset, BOMs,\n"
             "           replacements, start marker, end marker, credits removed, bytes, flags\n");
     return 2;
@@ -56,8 +58,10 @@ static int clean_one(const char *in_path, const char *out_path, int mode, gb_cle
     size_t out_len = 0;
     rc = gb_clean(in_path, (const uint8_t *)raw, len, mode, &out, &out_len, rep, err);
     free(raw);
-    if (rc < 0)
+    if (rc < 0) {
+        remove(out_path); /* no stale book from an earlier run under this name */
         return rc;
+    }
     rc = pg_write_file_atomic(out_path, out, out_len, err);
     free(out);
     return rc;
@@ -117,8 +121,9 @@ int fetch_cmd_clean(int argc, char **argv)
                 fprintf(stderr, "fetch clean: %s: %llu invalid byte(s) replaced by U+FFFD (%s)\n",
                         argv[optind], (unsigned long long)rep.replacements, rep.encoding);
             if (rep.start_kind == GB_MARK_NONE && !rep.has_end)
-                fprintf(stderr, "fetch clean: %s: no Project Gutenberg markers; text kept whole\n",
-                        argv[optind]);
+                fprintf(stderr, "fetch clean: %s: no Project Gutenberg markers; text kept whole%s\n",
+                        argv[optind],
+                        mode == GB_CLEAN_PG19 ? ", licence text included, as in PG-19" : "");
         }
     } else {
         if (pg_mkdirs(out, &err) < 0) {

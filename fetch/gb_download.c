@@ -38,7 +38,7 @@
 
 typedef struct book {
     long id;
-    char status[16];     /* ok, missing, failed, short, no-markers */
+    char status[16];     /* ok, missing, failed, short */
     char url[512];
     uint64_t raw_bytes, clean_bytes, words;
     char raw_sha[65], clean_sha[65];
@@ -184,12 +184,10 @@ static void process_book(job *j, book *b)
         char *out = NULL;
         size_t out_len = 0;
         rc = gb_clean(raw_path, (const uint8_t *)raw, raw_len, j->mode, &out, &out_len, &b->rep, &err);
-        if (rc == PG_ENOTFOUND) {
-            snprintf(b->status, sizeof b->status, "no-markers");
-            snprintf(b->error, sizeof b->error, "%s", err.msg);
-        } else if (rc < 0) {
+        if (rc < 0) { /* not text, an empty book, or undecodable: this book failed */
             snprintf(b->status, sizeof b->status, "failed");
             snprintf(b->error, sizeof b->error, "%s", err.msg);
+            remove(clean_path);
         } else {
             b->words = count_words(out, out_len);
             if (j->min_words && b->words < j->min_words) {
@@ -387,7 +385,7 @@ int fetch_cmd_gutenberg(int argc, char **argv)
         }
     }
     char extra[256];
-    snprintf(extra, sizeof extra, "%zu ok, %zu missing, %zu failed, %zu filtered (short/no markers)",
+    snprintf(extra, sizeof extra, "%zu ok, %zu missing, %zu failed, %zu filtered (short)",
              ok, missing, failed, other);
     pg_progress_finish(&j.prog, extra);
     rc = write_manifest(&j, &err);

@@ -29,6 +29,7 @@
 #include "harness/results.h"
 #include "harness/safetensors.h"
 #include "harness/shard_source.h"
+#include "harness/train.h"
 
 static void usage(FILE *f)
 {
@@ -45,6 +46,8 @@ static void usage(FILE *f)
             "       harness info --model NAME\n"
             "       harness init --model NAME --random-init SEED --out FILE.safetensors\n"
             "       harness bench --model NAME [--seconds S] [--batch N] [--threads N]\n"
+            "       harness train --model NAME --shards DIR --out RUN_DIR [options] "
+            "(harness train --help)\n"
             "NAME is a config in models/ (ct36, txl36, ct-tiny, txl-tiny, ...) or a path to "
             "a .json config.\n");
 }
@@ -303,6 +306,9 @@ static int cmd_run(const opts *o, pg_error *err)
                      "%s use %s", a, o->shards, b);
         goto done;
     }
+    /* official only if the books are PG-19's own, byte for byte */
+    if ((rc = pg_shard_source_classify(src, o->split, bs->n_books, &ri.books, err)))
+        goto done;
     int batch = o->batch ? o->batch : pg_get_threads() > 2 ? pg_get_threads() : 2;
     pg_eval_opts eo = {.batch = batch,
                        .window = o->window,
@@ -312,6 +318,9 @@ static int cmd_run(const opts *o, pg_error *err)
     fprintf(stderr, "harness: %s on %s (%llu books), batch %d, %d threads, OpenBLAS %s\n",
             cfg.name, o->split, (unsigned long long)bs->n_books, eo.batch, pg_get_threads(),
             openblas_get_corename());
+    if (ri.books.kind != PG19_BOOKS_OFFICIAL)
+        fprintf(stderr, "harness: books: %s (%s): not the official split; word perplexity uses "
+                "the exact word count\n", pg19_book_set_name(ri.books.kind), ri.books.reason);
     if ((rc = pg_evaluate(m, bs, &eo, &res, err)) ||
         (rc = pg_shard_source_check_unchanged(src, err)))
         goto done;
@@ -566,6 +575,9 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     const char *cmd = argv[1];
+    if (strcmp(cmd, "train") == 0 || strcmp(cmd, "train-grad") == 0 ||
+        strcmp(cmd, "train-bench") == 0 || strcmp(cmd, "train-export") == 0)
+        return pg_train_main(argc, argv, find_config); /* harness/train.c */
     if (strcmp(cmd, "analyze") == 0)
         return pg_analyze_main(argc - 1, argv + 1);
     opts o;

@@ -11,13 +11,11 @@
 
 int pg_run_is_official(const pg_run_info *ri, const pg_eval_result *res)
 {
-    if (ri->prefix_tokens)
-        return 0;
-    if (strcmp(ri->split, "test") == 0)
-        return res->n_books == PG19_TEST_BOOKS && ri->split_books == PG19_TEST_BOOKS;
-    if (strcmp(ri->split, "validation") == 0)
-        return res->n_books == PG19_VALIDATION_BOOKS && ri->split_books == PG19_VALIDATION_BOOKS;
-    return 0;
+    /* Book counts alone prove nothing (any 100 books are 100 books): the
+     * books themselves must be PG-19's, which the classification checked
+     * against PG-19's file list by id, bytes and SHA-256. */
+    return !ri->prefix_tokens && ri->books.kind == PG19_BOOKS_OFFICIAL &&
+           ri->books.n_books == res->n_books;
 }
 
 void pg_cpu_name(char *buf, size_t cap)
@@ -61,7 +59,7 @@ static json_t *ppl(double nll, uint64_t n)
 static uint64_t normaliser_words(const pg_run_info *ri, const pg_eval_result *res,
                                  const char **label)
 {
-    if (pg_run_is_official(ri, res)) {
+    if (pg_run_is_official(ri, res) && strcmp(ri->split, "train") != 0) {
         *label = "pg19-table2";
         return strcmp(ri->split, "test") == 0 ? PG19_TABLE2_TEST_WORDS
                                               : PG19_TABLE2_VALIDATION_WORDS;
@@ -123,9 +121,11 @@ int pg_results_write_json(const char *path, const pg_run_info *ri, const pg_eval
                   ri->window + c->memory + c->compressed_memory));
     json_object_set_new(
         root, "eval",
-        json_pack("{s:s, s:b, s:I, s:s, s:o, s:o}", "split", ri->split, "official",
-                  pg_run_is_official(ri, res), "books", (json_int_t)res->n_books,
-                  "book_handling", ri->prefix_tokens ? "prefix" : "whole", "chunk_tokens",
+        json_pack("{s:s, s:b, s:s, s:I, s:o, s:s, s:o, s:o}", "split", ri->split, "official",
+                  pg_run_is_official(ri, res), "book_set", pg19_book_set_name(ri->books.kind),
+                  "books", (json_int_t)res->n_books, "books_sha256",
+                  hex_or_null(ri->books.digest, 1), "book_handling",
+                  ri->prefix_tokens ? "prefix" : "whole", "chunk_tokens",
                   ri->prefix_tokens ? json_integer((json_int_t)ri->prefix_tokens)
                                     : json_null(),
                   "shards", shards));
@@ -195,9 +195,11 @@ void pg_results_print_table(FILE *f, const pg_run_info *ri, const pg_eval_result
     if (c->compressed_memory)
         fprintf(f, ", compressed memory %d (%s, rate %d)", c->compressed_memory,
                 pg_compression_name(c->compression), c->compression_rate);
-    fprintf(f, "\nsplit    %s: %llu books%s%s\n", ri->split, (unsigned long long)res->n_books,
-            pg_run_is_official(ri, res) ? " (official)" : "",
-            ri->prefix_tokens ? ", prefix of each book only" : "");
+    fprintf(f, "\nsplit    %s: %llu books, %s%s%s%s\n", ri->split,
+            (unsigned long long)res->n_books, pg19_book_set_name(ri->books.kind),
+            ri->books.reason[0] ? " (" : "", ri->books.reason, ri->books.reason[0] ? ")" : "");
+    if (ri->prefix_tokens)
+        fprintf(f, "         prefix of each book only: not the official evaluation\n");
     fprintf(f, "\n%-10s %12s %12s %16s %12s\n", "bucket", "words", "tokens", "NLL (nats)",
             "word ppl");
     for (int k = 0; k < PG_N_BUCKETS; k++) {

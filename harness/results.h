@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "harness/eval.h"
 #include "harness/model.h"
+#include "shards/pg19_official.h"
 
 #define PG_HARNESS_NAME "pg19-harness"
 #define PG_HARNESS_VERSION "0.1.0"
@@ -16,8 +17,6 @@
 /* PG-19's own word counts (Rae et al. 2020, Table 2). */
 #define PG19_TABLE2_VALIDATION_WORDS 3007061ull
 #define PG19_TABLE2_TEST_WORDS 6966499ull
-#define PG19_VALIDATION_BOOKS 50ull
-#define PG19_TEST_BOOKS 100ull
 
 typedef struct pg_run_info {
     const pg_model_config *cfg;
@@ -33,6 +32,7 @@ typedef struct pg_run_info {
     uint8_t vocab_sha[32];
     const char *split;
     uint64_t split_books;      /* books in the split's shards (before --max-books) */
+    pg19_classification books; /* the evaluated books against PG-19's file list */
     int window;
     uint64_t prefix_tokens;    /* 0: whole books */
     size_t n_shards;
@@ -43,7 +43,8 @@ typedef struct pg_run_info {
     uint8_t nll_dump_sha[32];
 } pg_run_info;
 
-/* 1 when the run covers an official PG-19 validation/test split exactly. */
+/* 1 when the run scored every token of exactly PG-19's books of its split,
+ * byte for byte (ri->books.kind official; see shards/pg19_official.h). */
 int pg_run_is_official(const pg_run_info *ri, const pg_eval_result *res);
 int pg_results_write_json(const char *path, const pg_run_info *ri, const pg_eval_result *res,
                           pg_error *err);

@@ -270,3 +270,32 @@ const uint8_t *pg_shard_source_file_sha256(const pg_shard_source *s, size_t i)
 {
     return s->sha[i];
 }
+
+int pg_shard_source_classify(const pg_shard_source *s, const char *split, uint64_t n_books,
+                             pg19_classification *out, pg_error *err)
+{
+    const pg19_file_list *list;
+    int rc = pg19_file_list_builtin(&list, err);
+    if (rc)
+        return rc;
+    if (n_books > s->total_books)
+        return pg_fail(err, PG_EINVAL, "%llu books evaluated, the shards hold %llu",
+                       (unsigned long long)n_books, (unsigned long long)s->total_books);
+    pg19_book_fact *facts = malloc((size_t)(n_books + 1) * sizeof *facts);
+    if (!facts)
+        return pg_fail(err, PG_ENOMEM, "out of memory");
+    for (uint64_t i = 0; i < n_books && rc == 0; i++) {
+        uint64_t local = i;
+        const pg_shard *sh = locate(s, &local);
+        pg_shard_book b;
+        if ((rc = pg_shard_get_book(sh, local, &b, err)) == 0) {
+            facts[i].id = b.book_id;
+            facts[i].n_bytes = b.n_bytes;
+            memcpy(facts[i].sha256, b.text_sha256, 32);
+        }
+    }
+    if (rc == 0)
+        rc = pg19_classify_books(list, pg_split_from_name(split), facts, n_books, out, err);
+    free(facts);
+    return rc;
+}

@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "harness/eval.h"
+#include "shards/pg19_official.h"
 
 typedef struct pg_shard_source pg_shard_source;
 
@@ -28,6 +29,12 @@ uint64_t pg_shard_source_total_books(const pg_shard_source *s); /* before max_bo
 size_t pg_shard_source_num_files(const pg_shard_source *s);
 const char *pg_shard_source_file(const pg_shard_source *s, size_t i);  /* full path */
 const uint8_t *pg_shard_source_file_sha256(const pg_shard_source *s, size_t i);
+/* What books 0..n_books-1 of the source (the evaluated ones, after
+ * --max-books or --books) are against PG-19's own file list
+ * (shards/pg19_official.h): official, a PG-19 subset, or custom, from each
+ * book's id, bytes and text SHA-256 recorded in the shards. */
+int pg_shard_source_classify(const pg_shard_source *s, const char *split, uint64_t n_books,
+                             pg19_classification *out, pg_error *err);
 /* PG_EIO naming the file if any shard file is not as it was opened (device,
  * inode, size, modification time): a file cut inside its last page reads
  * as zeros there, and one rewritten in place serves bytes that were never

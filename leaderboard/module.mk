@@ -25,7 +25,8 @@ leaderboard_test_LIBS := $(LEADERBOARD_LIBS)
 # leaderboard/README.md.
 LEADERBOARD_FUZZ_SRCS := leaderboard/fuzz/fuzz_validate.c leaderboard/results.c \
                          leaderboard/plausible.c leaderboard/render.c common/error.c \
-                         common/atomic_file.c common/hash.c
+                         common/atomic_file.c common/hash.c shards/pg19_official.c \
+                         shards/shard_reader.c
 LEADERBOARD_FUZZ_NLL_SRCS := leaderboard/fuzz/fuzz_nll.c leaderboard/nll_dump.c common/error.c \
                              common/hash.c
 .PHONY: leaderboard-fuzz
@@ -37,4 +38,4 @@ build/fuzz/leaderboard_fuzz_nll: $(LEADERBOARD_FUZZ_NLL_SRCS) leaderboard/nll_du
 build/fuzz/leaderboard_fuzz: $(LEADERBOARD_FUZZ_SRCS) leaderboard/results.h leaderboard/render.h
 	@mkdir -p $(@D)
 	clang -std=c11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined \
-	  -o $@ $(LEADERBOARD_FUZZ_SRCS) -ljansson -lm -licuuc -lcrypto
+	  -o $@ $(LEADERBOARD_FUZZ_SRCS) -ljansson -lm -licuuc -lcrypto -lxxhash

@@ -14,7 +14,9 @@
 #include <string.h>
 
 #include "common/atomic_file.h"
+#include "common/hash.h"
 #include "leaderboard/plausible.h"
+#include "shards/pg19_official.h"
 
 const char *const lb_bucket_names[LB_BUCKETS] = {"frequent", "common", "medium", "rare"};
 const int64_t lb_bucket_min[LB_BUCKETS] = {10000, 1000, 100, 0};
@@ -542,10 +544,51 @@ static int check_context(vctx *c, const json_t *root)
     return PG_OK;
 }
 
+/* "official" means exactly PG-19's books of the split, byte for byte: the
+ * book set must say so, and its digest (books_sha256, shards/pg19_official.h)
+ * must be that of PG-19's own books, computed here from the file list built
+ * into this tool. A digest is a public constant, so this only stops claims
+ * that are inconsistent; `verify` checks the books in the shards themselves. */
+static int check_book_set(vctx *c, const json_t *e, const summary *sum)
+{
+    static const char *const sets[] = {"custom", "pg19-subset", "official", NULL};
+    int set;
+    const char *digest;
+    int rc = get_enum(c, e, "eval", "book_set", MEASURED, sets, &set);
+    if (!rc) rc = get_sha256(c, e, "eval", "books_sha256", MEASURED, &digest);
+    if (rc)
+        return rc;
+    int is_official_set = set >= 0 && pg19_book_set_from_name(sets[set]) == PG19_BOOKS_OFFICIAL;
+    if (sum->official && set >= 0 && !is_official_set)
+        return vfail(c, "eval.official",
+                     "true, but book_set is \"%s\": only exactly PG-19's books of the split "
+                     "are the official split", sets[set]);
+    if (is_official_set && !sum->official && !sum->prefix)
+        return vfail(c, "eval.official",
+                     "false, but book_set is \"official\" and every token was scored");
+    if (!(sum->official || is_official_set) || !digest)
+        return PG_OK;
+    const pg19_file_list *list;
+    uint8_t want[32];
+    char hex[65];
+    pg_error lerr = {0};
+    if (pg19_file_list_builtin(&list, &lerr) ||
+        pg19_split_digest(list, sum->split, want, &lerr))
+        return vfail(c, "eval.books_sha256", "cannot check: %s", lerr.msg);
+    pg_hex(want, 32, hex);
+    if (strcmp(digest, hex) != 0)
+        return vfail(c, "eval.books_sha256",
+                     "is not the digest of PG-19's %llu %s books (%s): an official result must be "
+                     "on exactly PG-19's books, byte for byte",
+                     (unsigned long long)pg19_file_list_count(list, sum->split),
+                     split_names[sum->split], hex);
+    return PG_OK;
+}
+
 static int check_eval(vctx *c, const json_t *root, summary *sum)
 {
-    static const char *const keys[] = {"split", "official", "books", "book_handling",
-                                       "chunk_tokens", "shards", NULL};
+    static const char *const keys[] = {"split", "official", "book_set", "books", "books_sha256",
+                                       "book_handling", "chunk_tokens", "shards", NULL};
     static const char *const handling[] = {"whole", "chunked", "prefix", NULL};
     const json_t *e;
     int64_t books, chunk;
@@ -584,6 +627,8 @@ static int check_eval(vctx *c, const json_t *root, summary *sum)
     if (c->reported && (!sum->official || sum->split == SPLIT_TRAIN))
         return vfail(c, "eval.split",
                      "a reported result must be on the official validation or test split");
+    if ((rc = check_book_set(c, e, sum)))
+        return rc;
 
     /* shards: the exact files the run read, by content hash */
     const json_t *shards;

@@ -11,6 +11,7 @@
 #include "common/hash.h"
 #include "leaderboard/entries.h"
 #include "leaderboard/reproduce.h"
+#include "shards/pg19_official.h"
 #include "shards/shard_reader.h"
 
 /* Tokens read from a shard per call: bounds the scratch buffers. */
@@ -37,6 +38,7 @@ typedef struct book_ref {
     uint32_t shard;
     uint64_t index;   /* in its shard */
     uint64_t n_tokens, n_words, n_bytes;
+    uint8_t text_sha256[32];
     int seen;         /* scored by the dump already */
 } book_ref;
 
@@ -99,6 +101,34 @@ static int score_book(const pg_shard *s, const book_ref *b, uint64_t n_scored,
                        (unsigned long long)b->book_id, (unsigned long long)word,
                        (unsigned long long)b->n_words);
     *words = word;
+    return PG_OK;
+}
+
+/* Are the shards' books PG-19's own? Each book's id, bytes and text SHA-256
+ * (recorded by `shards build`) against the file list built into this tool. */
+static int classify_books(const book_ref *books, uint64_t n, int split, lb_metrics *m,
+                          pg_error *err)
+{
+    const pg19_file_list *list;
+    int rc = pg19_file_list_builtin(&list, err);
+    if (rc)
+        return rc;
+    pg19_book_fact *facts = malloc((size_t)(n + 1) * sizeof *facts);
+    if (!facts)
+        return pg_fail(err, PG_ENOMEM, "out of memory");
+    for (uint64_t i = 0; i < n; i++) {
+        facts[i].id = books[i].book_id;
+        facts[i].n_bytes = books[i].n_bytes;
+        memcpy(facts[i].sha256, books[i].text_sha256, 32);
+    }
+    pg19_classification c;
+    rc = pg19_classify_books(list, split, facts, n, &c, err);
+    free(facts);
+    if (rc)
+        return rc;
+    m->book_set = (int)c.kind;
+    pg_hex(c.digest, 32, m->books_sha256);
+    snprintf(m->book_set_reason, sizeof m->book_set_reason, "%s", c.reason);
     return PG_OK;
 }
 
@@ -172,9 +202,10 @@ int lb_recompute(const lb_nll_dump *dump, const char *dir, const char *split,
                              (unsigned long long)sb.book_id, split);
                 break;
             }
-            books[n_books++] = (book_ref){.book_id = sb.book_id, .shard = (uint32_t)i, .index = j,
-                                          .n_tokens = sb.n_tokens, .n_words = sb.n_words,
-                                          .n_bytes = sb.n_bytes};
+            books[n_books] = (book_ref){.book_id = sb.book_id, .shard = (uint32_t)i, .index = j,
+                                        .n_tokens = sb.n_tokens, .n_words = sb.n_words,
+                                        .n_bytes = sb.n_bytes};
+            memcpy(books[n_books++].text_sha256, sb.text_sha256, 32);
         }
     }
     if (rc)
@@ -186,6 +217,8 @@ int lb_recompute(const lb_nll_dump *dump, const char *dir, const char *split,
                          (unsigned long long)books[i].book_id);
             goto out;
         }
+    if ((rc = classify_books(books, n_books, split_id, m, err)))
+        goto out;
     /* Every shard book is scored exactly once, with its own token count. */
     if (dump->n_books != n_books) {
         rc = pg_fail(err, PG_EINVAL, "%s: scores %llu books, the %s shards hold %llu",
@@ -370,6 +403,14 @@ int lb_compare(const json_t *e, const lb_metrics *m, const char *nll_sha256,
             check_string(rep, what, json_object_get(found, "sha256"), m->shard_sha256[i]);
         }
     }
+    /* the books: official only if the shards hold exactly PG-19's books */
+    check_string(rep, "eval.books_sha256", jget(e, "eval", "books_sha256"), m->books_sha256);
+    check_string(rep, "eval.book_set", jget(e, "eval", "book_set"),
+                 pg19_book_set_name((pg19_book_set)m->book_set));
+    rep->n_checks++;
+    if (json_is_true(jget(e, "eval", "official")) && m->book_set != PG19_BOOKS_OFFICIAL)
+        note(rep, "eval.official: entry says true, but the shards' books are %s (%s)",
+             pg19_book_set_name((pg19_book_set)m->book_set), m->book_set_reason);
     const json_t *dump = json_object_get(e, "nll_dump");
     if (json_is_object(dump))
         check_string(rep, "nll_dump.sha256", json_object_get(dump, "sha256"), nll_sha256);

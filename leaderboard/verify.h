@@ -34,6 +34,10 @@ typedef struct lb_metrics {
     size_t n_shards;
     char (*shard_file)[64];   /* base names */
     char (*shard_sha256)[65]; /* hex */
+    /* the shards' books (id, bytes, text SHA-256) against PG-19's file list */
+    int book_set;             /* PG19_BOOKS_* (shards/pg19_official.h) */
+    char books_sha256[65];    /* hex digest of the books */
+    char book_set_reason[200];
 } lb_metrics;
 
 typedef struct lb_verify_report {

@@ -5,6 +5,7 @@
  *   shards verify [--model MODEL --corpus DIR] FILE...
  *   shards info   FILE
  *   shards stats  --dir DIR [--split S] [--metadata metadata.csv]
+ *   shards official --dir DIR --split S
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -18,6 +19,7 @@
 #include "common/error.h"
 #include "common/hash.h"
 #include "common/progress.h"
+#include "shards/pg19_official.h"
 #include "shards/shard_reader.h"
 #include "shards/shard_writer.h"
 #include "tokenize/corpus.h"
@@ -35,7 +37,8 @@ static void usage(void)
             "                [--word-freqs FREQS.tsv] [--max-bytes N] [--threads T]\n"
             "  shards verify [--model MODEL --corpus DIR] FILE...\n"
             "  shards info   FILE\n"
-            "  shards stats  --dir DIR [--split S] [--metadata metadata.csv]\n");
+            "  shards stats  --dir DIR [--split S] [--metadata metadata.csv]\n"
+            "  shards official --dir DIR --split S\n");
     exit(2);
 }
 
@@ -94,6 +97,7 @@ typedef struct built_book {
     pg_encoded enc;
     uint64_t *freqs;
     uint64_t n_bytes;
+    uint8_t sha256[32]; /* of the text: what tells PG-19's own books from others */
     int failed;
     pg_error err;
 } built_book;
@@ -178,6 +182,7 @@ static int cmd_build(opts *o)
                     goto done;
             }
             x->n_bytes = len;
+            pg_sha256(text, len, x->sha256);
             x->failed = 0;
         done:
             free(text);
@@ -203,8 +208,9 @@ static int cmd_build(opts *o)
                                                 pg_encoder_model_sha256(enc), freqs != NULL,
                                                 &err)) < 0)
                 break;
-            if ((rc = pg_shard_writer_add_book(w, ref->id, x->n_bytes, x->enc.ids, x->enc.starts,
-                                               x->enc.n, x->freqs, x->enc.n_words, &err)) < 0) {
+            if ((rc = pg_shard_writer_add_book(w, ref->id, x->n_bytes, x->sha256, x->enc.ids,
+                                               x->enc.starts, x->enc.n, x->freqs, x->enc.n_words,
+                                               &err)) < 0) {
                 pg_wrap(&err, "%s", ref->path);
                 break;
             }
@@ -296,9 +302,14 @@ static int verify_against_corpus(const char *path, pg_shard *s, const pg_encoder
         rc = pg_shard_tokens(s, i, 0, b.n_tokens, ids, err);
         if (rc == 0)
             rc = pg_decode(enc, ids, b.n_tokens, &back, &blen, err);
+        uint8_t sha[32];
+        pg_sha256(text, len, sha);
         if (rc == 0 && (blen != len || memcmp(back, text, len) != 0 || len != b.n_bytes))
             rc = pg_fail(err, PG_ECORRUPT, "%s: book %" PRIu64 " does not decode to %s", path,
                          b.book_id, bp);
+        else if (rc == 0 && memcmp(sha, b.text_sha256, 32) != 0)
+            rc = pg_fail(err, PG_ECORRUPT, "%s: book %" PRIu64 ": the recorded SHA-256 is not "
+                         "that of %s", path, b.book_id, bp);
         free(ids);
         free(back);
         free(text);
@@ -360,9 +371,11 @@ static int cmd_info(opts *o)
     for (uint64_t i = 0; i < m.n_books; i++) {
         pg_shard_book b;
         pg_shard_get_book(s, i, &b, &err);
+        char bsha[65];
+        pg_hex(b.text_sha256, 32, bsha);
         printf("%s\n  {\"id\": %" PRIu64 ", \"tokens\": %" PRIu64 ", \"words\": %" PRIu64
-               ", \"bytes\": %" PRIu64 "}",
-               i ? "," : "", b.book_id, b.n_tokens, b.n_words, b.n_bytes);
+               ", \"bytes\": %" PRIu64 ", \"sha256\": \"%s\"}",
+               i ? "," : "", b.book_id, b.n_tokens, b.n_words, b.n_bytes, bsha);
     }
     printf("]}\n");
     pg_shard_close(s);
@@ -548,6 +561,74 @@ static int cmd_stats(opts *o)
     return 0;
 }
 
+/* ---- official ------------------------------------------------------------- */
+
+/* Are the shards of a split exactly PG-19's books of that split? Prints the
+ * decision as JSON; exit status 0 only for the official split. */
+static int cmd_official(opts *o)
+{
+    pg_error err = {0};
+    if (!o->dir || !o->split)
+        usage();
+    int split = pg_split_from_name(o->split);
+    if (split < 0) {
+        fprintf(stderr, "shards: unknown split \"%s\"\n", o->split);
+        return 2;
+    }
+    const pg19_file_list *list;
+    if (pg19_file_list_builtin(&list, &err) < 0)
+        return die(&err);
+    char **paths;
+    size_t np;
+    if (pg_shard_list(o->dir, o->split, &paths, &np, &err) < 0)
+        return die(&err);
+    if (np == 0) {
+        fprintf(stderr, "shards: no %s-NNNNN.pgs shards in %s\n", o->split, o->dir);
+        free(paths);
+        return 1;
+    }
+    pg19_book_fact *facts = NULL;
+    uint64_t n = 0;
+    int rc = 0;
+    for (size_t p = 0; p < np; p++) {
+        pg_shard *s = NULL;
+        uint64_t nb = 0;
+        pg19_book_fact *grown = NULL;
+        if (rc == 0 && (rc = pg_shard_open(paths[p], 1, &s, &err)) == 0) {
+            nb = pg_shard_num_books(s);
+            if (!(grown = realloc(facts, (size_t)(n + nb + 1) * sizeof *facts)))
+                rc = pg_fail(&err, PG_ENOMEM, "out of memory");
+            else
+                facts = grown;
+        }
+        for (uint64_t i = 0; rc == 0 && i < nb; i++) {
+            pg_shard_book b;
+            if ((rc = pg_shard_get_book(s, i, &b, &err)) == 0) {
+                facts[n].id = b.book_id;
+                facts[n].n_bytes = b.n_bytes;
+                memcpy(facts[n++].sha256, b.text_sha256, 32);
+            }
+        }
+        pg_shard_close(s);
+        free(paths[p]);
+    }
+    free(paths);
+    pg19_classification c;
+    if (rc == 0)
+        rc = pg19_classify_books(list, split, facts, n, &c, &err);
+    free(facts);
+    if (rc < 0)
+        return die(&err);
+    char hex[65];
+    pg_hex(c.digest, 32, hex);
+    printf("{\"split\": \"%s\", \"book_set\": \"%s\", \"books\": %" PRIu64
+           ", \"pg19_books\": %" PRIu64 ", \"matching\": %" PRIu64
+           ", \"books_sha256\": \"%s\", \"reason\": \"%s\"}\n",
+           o->split, pg19_book_set_name(c.kind), c.n_books, c.n_split, c.n_matching, hex,
+           c.reason);
+    return c.kind == PG19_BOOKS_OFFICIAL ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -563,6 +644,8 @@ int main(int argc, char **argv)
         rc = cmd_info(&o);
     else if (!strcmp(argv[1], "stats"))
         rc = cmd_stats(&o);
+    else if (!strcmp(argv[1], "official"))
+        rc = cmd_official(&o);
     else
         usage();
     free(o.files);

@@ -12,3 +12,8 @@ TOOLS += shards
 shards_SRCS = shards/main.c $(SHARD_READER_SRCS) $(SHARD_WRITER_SRCS) $(TOKENIZE_LIB_SRCS)
 shards_LIBS = $(SHARD_READER_LIBS) $(TOKENIZE_LIB_LIBS) -fopenmp
 $(BUILD)/obj/shards/main.o: CFLAGS += -fopenmp
+
+# PG-19's file list and the official / pg19-subset / custom decision.
+UNIT_TESTS += pg19_official_test
+pg19_official_test_SRCS := tests/shards/test_pg19_official.c $(SHARD_READER_SRCS)
+pg19_official_test_LIBS := $(SHARD_READER_LIBS)

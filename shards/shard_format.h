@@ -7,12 +7,12 @@
 #include <string.h>
 
 #define PGS_MAGIC          "PG19SHRD"
-#define PGS_VERSION        1u
+#define PGS_VERSION        2u  /* 2: book entries carry the SHA-256 of the text */
 #define PGS_BYTE_ORDER     0x0A0B0C0Du
 #define PGS_HEADER_SIZE    256u
 #define PGS_ALIGN          64u
 #define PGS_N_SECTIONS     4
-#define PGS_BOOK_SIZE      56u
+#define PGS_BOOK_SIZE      88u
 #define PGS_FLAG_WORD_FREQS 1u
 
 enum { PGS_SEC_BOOKS = 0, PGS_SEC_TOKENS = 1, PGS_SEC_WORD_STARTS = 2, PGS_SEC_WORD_FREQS = 3 };
@@ -45,6 +45,7 @@ enum { PGS_SEC_BOOKS = 0, PGS_SEC_TOKENS = 1, PGS_SEC_WORD_STARTS = 2, PGS_SEC_W
 #define PGB_OFF_WORD_OFFSET  32
 #define PGB_OFF_N_WORDS      40
 #define PGB_OFF_N_BYTES      48
+#define PGB_OFF_TEXT_SHA     56    /* 32 bytes */
 
 /* Explicit little-endian loads/stores: correct on any host, any alignment. */
 static inline uint32_t pgs_get32(const uint8_t *p)

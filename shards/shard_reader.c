@@ -37,6 +37,7 @@ struct pg_shard {
     /* validated copy of the book table */
     struct shard_book {
         uint64_t id, token_offset, n_tokens, word_offset, n_words, n_bytes;
+        uint8_t text_sha256[32];
     } *books;
 };
 
@@ -83,6 +84,12 @@ static int check_header(pg_shard *s, pg_error *err)
     if (memcmp(h, PGS_MAGIC, 8) != 0)
         return pg_fail(err, PG_ECORRUPT, "%s: not a shard (bad magic)", path);
     s->version = pgs_get32(h + PGS_OFF_VERSION);
+    if (s->version >= 1 && s->version < PGS_VERSION)
+        return pg_fail(err, PG_ECORRUPT,
+                       "%s: shard format version %u is too old (version %u records each book's "
+                       "SHA-256, which the harness and the leaderboard need to tell PG-19's own "
+                       "books from others); rebuild the shards with `shards build`",
+                       path, s->version, PGS_VERSION);
     if (s->version != PGS_VERSION)
         return pg_fail(err, PG_ECORRUPT, "%s: shard version %u, this reader knows %u", path,
                        s->version, PGS_VERSION);
@@ -174,6 +181,7 @@ static int check_book_table(pg_shard *s, pg_error *err)
         b->word_offset = pgs_get64(e + PGB_OFF_WORD_OFFSET);
         b->n_words = pgs_get64(e + PGB_OFF_N_WORDS);
         b->n_bytes = pgs_get64(e + PGB_OFF_N_BYTES);
+        memcpy(b->text_sha256, e + PGB_OFF_TEXT_SHA, 32);
         if (pgs_get32(e + PGB_OFF_SPLIT) != s->split || pgs_get32(e + PGB_OFF_RESERVED) != 0)
             return pg_fail(err, PG_ECORRUPT, "%s: book %llu: split or reserved field is wrong",
                            path, (unsigned long long)i);
@@ -353,6 +361,7 @@ int pg_shard_get_book(const pg_shard *s, uint64_t i, pg_shard_book *out, pg_erro
     out->n_tokens = b->n_tokens;
     out->n_words = b->n_words;
     out->n_bytes = b->n_bytes;
+    memcpy(out->text_sha256, b->text_sha256, 32);
     return 0;
 }
 

@@ -23,6 +23,7 @@ typedef struct pg_shard_book {
     uint64_t book_id;
     int      split;                        /* PG_SPLIT_* */
     uint64_t n_tokens, n_words, n_bytes;   /* bytes of the book's text */
+    uint8_t  text_sha256[32];              /* SHA-256 of the book's text (format version 2) */
 } pg_shard_book;
 
 /* Opens, mmaps and checks every count/offset against the file size and every

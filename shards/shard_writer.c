@@ -68,9 +68,9 @@ int pg_shard_writer_new(pg_shard_writer **out, int split, uint32_t vocab_size, u
 }
 
 int pg_shard_writer_add_book(pg_shard_writer *w, uint64_t book_id, uint64_t n_bytes,
-                             const uint32_t *tokens, const uint8_t *word_starts,
-                             uint64_t n_tokens, const uint64_t *word_freqs, uint64_t n_words,
-                             pg_error *err)
+                             const uint8_t text_sha256[32], const uint32_t *tokens,
+                             const uint8_t *word_starts, uint64_t n_tokens,
+                             const uint64_t *word_freqs, uint64_t n_words, pg_error *err)
 {
     if (w->n_books > 0 && book_id <= w->last_id)
         return pg_fail(err, PG_EINVAL, "shard writer: book %llu after book %llu (ids must increase)",
@@ -118,6 +118,7 @@ int pg_shard_writer_add_book(pg_shard_writer *w, uint64_t book_id, uint64_t n_by
     pgs_put64(e + PGB_OFF_WORD_OFFSET, w->n_words);
     pgs_put64(e + PGB_OFF_N_WORDS, n_words);
     pgs_put64(e + PGB_OFF_N_BYTES, n_bytes);
+    memcpy(e + PGB_OFF_TEXT_SHA, text_sha256, 32);
     w->books.len += PGS_BOOK_SIZE;
 
     uint8_t *tp = w->tokens.p + w->tokens.len;

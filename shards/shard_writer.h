@@ -16,12 +16,14 @@ typedef struct pg_shard_writer pg_shard_writer;
 
 int pg_shard_writer_new(pg_shard_writer **out, int split, uint32_t vocab_size, uint32_t bos_id,
                         const uint8_t vocab_sha256[32], int with_word_freqs, pg_error *err);
-/* word_starts: n_tokens flags (0/1); word_freqs: n_words values, or NULL when
- * the writer was made without word frequencies. */
+/* n_bytes and text_sha256: size and SHA-256 of the book's text, the exact
+ * bytes that were tokenized (what pg19_official.h compares with PG-19's
+ * files). word_starts: n_tokens flags (0/1); word_freqs: n_words values, or
+ * NULL when the writer was made without word frequencies. */
 int pg_shard_writer_add_book(pg_shard_writer *w, uint64_t book_id, uint64_t n_bytes,
-                             const uint32_t *tokens, const uint8_t *word_starts,
-                             uint64_t n_tokens, const uint64_t *word_freqs, uint64_t n_words,
-                             pg_error *err);
+                             const uint8_t text_sha256[32], const uint32_t *tokens,
+                             const uint8_t *word_starts, uint64_t n_tokens,
+                             const uint64_t *word_freqs, uint64_t n_words, pg_error *err);
 uint64_t pg_shard_writer_num_books(const pg_shard_writer *w);
 /* The size the file would have if finished now. */
 uint64_t pg_shard_writer_file_size(const pg_shard_writer *w);

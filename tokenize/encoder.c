@@ -2,6 +2,7 @@
  * alter, and the decode table. */
 #include "tokenize/encoder.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -384,13 +385,65 @@ int pg_decode(const pg_encoder *e, const uint32_t *ids, size_t n, uint8_t **text
     return 0;
 }
 
-int pg_encode_whole_spm(const pg_encoder *e, const uint8_t *text, size_t len, uint32_t **ids,
-                        size_t *n, pg_error *err)
+/* 1 where a span may end just before text[i]: a word end (see encoder.h). */
+static int span_cut(const uint8_t *text, size_t i)
 {
-    size_t cap = 0;
-    *ids = NULL;
-    *n = 0;
-    return pg_spm_encode(e->spm, (const char *)text, len, ids, n, &cap, err);
+    uint8_t prev = text[i - 1], c = text[i];
+    return prev > 0x20 && prev < 0x7F && (c == ' ' || c == '\n' || c == '\r' || c == '\t');
+}
+
+int pg_check_against_spm(const pg_encoder *e, const uint8_t *text, size_t len,
+                         const uint32_t *ids, size_t n, pg_spm_check *out, pg_error *err)
+{
+    memset(out, 0, sizeof *out);
+    uint32_t *w = NULL;
+    size_t wcap = 0, a = 0, t = 0; /* span start byte, its first token in ids */
+    int rc = 0;
+    while (a < len) {
+        size_t b = a + PG_SPM_CHECK_SPAN < len ? a + PG_SPM_CHECK_SPAN : len;
+        while (b < len && !span_cut(text, b))
+            b++;
+        /* our tokens of [a, b): tokens never cross a unit, and b starts one */
+        size_t t_end = t, bytes = 0;
+        while (t_end < n && bytes < b - a) {
+            if (ids[t_end] >= e->vocab_size) {
+                rc = pg_fail(err, PG_EINVAL, "check-spm: id %u outside the vocabulary",
+                             ids[t_end]);
+                goto done;
+            }
+            bytes += e->dec_off[ids[t_end] + 1] - e->dec_off[ids[t_end]];
+            t_end++;
+        }
+        if (bytes != b - a) {
+            rc = pg_fail(err, PG_ECORRUPT,
+                         "check-spm: our tokens do not end at byte %zu (a word end)", b);
+            goto done;
+        }
+        size_t wn = 0;
+        if ((rc = pg_spm_encode(e->spm, (const char *)text + a, b - a, &w, &wn, &wcap, err)) < 0)
+            goto done;
+        out->spans++;
+        size_t tn = t_end - t;
+        if (wn == tn && (wn == 0 || memcmp(w, ids + t, wn * sizeof *w) == 0)) {
+            out->equal++;
+        } else {
+            double s1 = pg_encoder_score(e, ids + t, tn), s2 = pg_encoder_score(e, w, wn);
+            double tol = 1e-9 * fabs(s1) + 1e-6;
+            if (fabs(s1 - s2) <= tol)
+                out->ties++;
+            else if (s1 > s2)
+                out->ours_better++;
+            else
+                out->spm_better++;
+        }
+        a = b;
+        t = t_end;
+    }
+    if (t != n)
+        rc = pg_fail(err, PG_ECORRUPT, "check-spm: %zu tokens past the end of the text", n - t);
+done:
+    free(w);
+    return rc;
 }
 
 double pg_encoder_score(const pg_encoder *e, const uint32_t *ids, size_t n)

@@ -43,16 +43,31 @@ int pg_encode_book(pg_encode_ctx *c, const uint8_t *text, size_t len, pg_encoded
 /* Decodes ids into *text (malloc'ed). */
 int pg_decode(const pg_encoder *e, const uint32_t *ids, size_t n, uint8_t **text, size_t *len,
               pg_error *err);
-/* SentencePiece on the whole text at once, with no units and no memo (for the
- * memo-exactness check). Only valid for texts the encoder calls plain:
- * valid UTF-8 with no NUL and no U+2581. */
+/* SentencePiece on plain text only: valid UTF-8 with no NUL and no U+2581. */
 int pg_encoder_is_plain(const uint8_t *text, size_t len);
 /* Byte length of the plain character at s[i], or 0 when it is not plain. */
 size_t pg_plain_char_len(const uint8_t *s, size_t len, size_t i);
 /* Same; when not plain, *bad_len = the bytes that go as byte tokens. */
 size_t pg_plain_char_len_or_bad(const uint8_t *s, size_t len, size_t i, size_t *bad_len);
-int pg_encode_whole_spm(const pg_encoder *e, const uint8_t *text, size_t len, uint32_t **ids,
-                        size_t *n, pg_error *err);
+
+/* The --check-spm comparison, streamed: SentencePiece runs over the plain text
+ * in spans of about PG_SPM_CHECK_SPAN bytes, each cut just before an ASCII
+ * space/TAB/CR/LF that follows a printable ASCII character (a word end). No
+ * vocabulary piece crosses a word end (tokenize/README.md), so the Viterbi
+ * lattice of the whole text splits there and the spans together are exactly
+ * the whole-text lattice, while memory stays that of one span (SentencePiece
+ * holds ~200 bytes of lattice per input byte: 12 GB for a 50 MB book in one
+ * call). A span with no word end runs to the next one, as long as a unit.
+ * Each span's SentencePiece ids are compared with ids[] (our encoding of the
+ * same text); where they differ, the spans' scores (pg_encoder_score) decide:
+ * within tolerance a tie, ours higher = SentencePiece lost float resolution,
+ * SentencePiece higher = a real error in ours. */
+#define PG_SPM_CHECK_SPAN ((size_t)64 << 10)
+typedef struct pg_spm_check {
+    uint64_t spans, equal, ties, ours_better, spm_better;
+} pg_spm_check;
+int pg_check_against_spm(const pg_encoder *e, const uint8_t *text, size_t len,
+                         const uint32_t *ids, size_t n, pg_spm_check *out, pg_error *err);
 
 /* Sum of the pieces' log probabilities (the unigram objective), in double. */
 double pg_encoder_score(const pg_encoder *e, const uint32_t *ids, size_t n);

@@ -29,8 +29,11 @@ static int seed(const char *dir, const char *name, int split, uint32_t vocab, in
             if (st[t])
                 fr[nw++] = (uint64_t)t * 97;
         }
-        if (pg_shard_writer_add_book(w, 100 + (uint64_t)b * 3, (uint64_t)nt * 4, tok, st,
-                                     (uint64_t)nt, freqs ? fr : NULL, (uint64_t)nw, &err))
+        uint8_t text_sha[32];
+        for (int i = 0; i < 32; i++)
+            text_sha[i] = (uint8_t)(b * 31 + i * 7);
+        if (pg_shard_writer_add_book(w, 100 + (uint64_t)b * 3, (uint64_t)nt * 4, text_sha, tok,
+                                     st, (uint64_t)nt, freqs ? fr : NULL, (uint64_t)nw, &err))
             goto fail;
     }
     char path[512];

@@ -107,10 +107,13 @@ static void test_small_print_and_no_markers(void **state)
     assert_int_equal(rep.has_end, 0);
     assert_string_equal(out, "CHAPTER I\n\nText.\n");
     free(out);
-    /* --pg19 refuses what PG-19 could not have contained. */
+    /* --pg19 keeps a file with no START/END pair whole, as PG-19 does. */
     out = clean_str(raw, sizeof raw - 1, GB_CLEAN_PG19, &rep, &rc);
-    assert_int_equal(rc, PG_ENOTFOUND);
-    assert_null(out);
+    assert_int_equal(rc, 0);
+    assert_int_equal(rep.start_kind, GB_MARK_NONE);
+    assert_int_equal(rep.has_end, 0);
+    assert_string_equal(out, raw);
+    free(out);
 
     const char plain[] = "Just a text\r\nwith no markers.\r\n";
     out = clean_str(plain, sizeof plain - 1, GB_CLEAN_DEFAULT, &rep, &rc);
@@ -119,6 +122,174 @@ static void test_small_print_and_no_markers(void **state)
     assert_int_equal(rep.has_end, 0);
     assert_string_equal(out, "Just a text\nwith no markers.\n");
     free(out);
+}
+
+/* The credits block of a 1990s etext, in the forms found at the top of the
+ * body: every paragraph here is the producer's or Project Gutenberg's. */
+static void test_etext_credits_removed(void **state)
+{
+    (void)state;
+    const char raw[] =
+        "**The Project Gutenberg Etext of Tales of Wonder**\r\n\r\n"
+        "***START**THE SMALL PRINT!**FOR PUBLIC DOMAIN ETEXTS**START***\r\nlawyers\r\n"
+        "*END*THE SMALL PRINT! FOR PUBLIC DOMAIN ETEXTS*Ver.04.29.93*END*\r\n\r\n"
+        "[Portions of this header are copyright (C) 2001 by Michael Hart]\r\n\r\n"
+        "This etext was prepared by A. Volunteer, Somewhere, Nebraska.\r\n"
+        "E-text revised by B. Reviser.\r\n\r\n"
+        "E-text revised by C. Second Reviser\r\n\r\n"
+        "NOTE: This work has been previously published in [Etext #2673]\r\n\r\n\r\n"
+        "Project Gutenberg Tales of Wonder\r\nwondr10.txt\r\n\r\n"
+        "***\r\n\r\n"
+        "TALES OF WONDER\r\n\r\nThe etext of the tale was lost.\r\n\r\n"
+        "End of this Etext of Tales of Wonder\r\n";
+    gb_clean_report rep;
+    int rc;
+    char *out = clean_str(raw, sizeof raw - 1, GB_CLEAN_DEFAULT, &rep, &rc);
+    assert_int_equal(rc, 0);
+    assert_int_equal(rep.start_kind, GB_MARK_SMALL_PRINT);
+    assert_int_equal(rep.has_end, 1);
+    assert_int_equal(rep.credits_removed, 6);
+    assert_string_equal(out, "TALES OF WONDER\n\nThe etext of the tale was lost.\n");
+    free(out);
+}
+
+/* A story whose first lines speak of an etext, a file and Project Gutenberg
+ * in passing is the book: nothing is removed. */
+static void test_story_mentioning_etext_kept(void **state)
+{
+    (void)state;
+    const char *bodies[] = {
+        "This etext was found in a drawer by my grandmother.\n\nShe read it twice.\n",
+        "The etext prepared for the Duke lay open.\nHe did not read it.\n",
+        "Etext, he said, was a word he had never heard.\n",
+        "This file of letters, prepared by her sister, was all she had.\n",
+        "Produced at last, the letter was read aloud.\n",
+    };
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        char raw[1024];
+        int n = snprintf(raw, sizeof raw,
+                         "*** START OF THE PROJECT GUTENBERG EBOOK X ***\n\n%s\n"
+                         "*** END OF THE PROJECT GUTENBERG EBOOK X ***\n",
+                         bodies[i]);
+        gb_clean_report rep;
+        int rc;
+        char *out = clean_str(raw, (size_t)n, GB_CLEAN_DEFAULT, &rep, &rc);
+        assert_int_equal(rc, 0);
+        assert_int_equal(rep.credits_removed, 0);
+        assert_string_equal(out, bodies[i]);
+        free(out);
+    }
+}
+
+/* 2001-2003 etexts with the small print at the end: the header ends at
+ * "This file should be named ...", the footer starts at its second copy. */
+static void test_small_print_at_end(void **state)
+{
+    (void)state;
+    const char raw[] =
+        "The Project Gutenberg Etext of Lord X, v2\n\nCopyright laws are changing.\n\n"
+        "Title: Lord X\n\nRelease Date: September, 2003 [Etext #4478]\n\n"
+        "The Project Gutenberg Etext Lord X, v2, by Meredith\n"
+        "*********This file should be named 4478.txt or 4478.zip**********\n\n\n"
+        "Project Gutenberg Etexts are often created from several printed\neditions.\n\n"
+        "The \"legal small print\" and other information about this book\n"
+        "may now be found at the end of this file.\n\n\n\n"
+        "This etext was produced by Pat Castevans  <patcat@ctnet.net>\n"
+        "and David Widger  <widger@cecomet.net>\n\n"
+        "[NOTE: There is a short list of bookmarks, or pointers, at the end of the\n"
+        "file for those who may wish to sample the author's ideas.  D.W.]\n\n\n"
+        "BOOK 2.\n\nThe text of the book.\n\n[The End]\n\n\n\n"
+        "***********************************************************************\n"
+        "The Project Gutenberg Etext Lord X, v2, by Meredith\n"
+        "*********This file should be named gm84v10.txt or gm84v10.zip**********\n\n"
+        "Corrected EDITIONS of our etexts get a new NUMBER, gm84v11.txt\n\n"
+        "***START**THE SMALL PRINT!**FOR PUBLIC DOMAIN ETEXTS**START***\nlawyers\n"
+        "*END THE SMALL PRINT! FOR PUBLIC DOMAIN ETEXTS*Ver.10/04/01*END*\n\n"
+        "End of the Project Gutenberg etext of Lord X, v2\n";
+    gb_clean_report rep;
+    int rc;
+    char *out = clean_str(raw, sizeof raw - 1, GB_CLEAN_DEFAULT, &rep, &rc);
+    assert_int_equal(rc, 0);
+    assert_int_equal(rep.start_kind, GB_MARK_ETEXT_HEADER);
+    assert_int_equal(rep.has_end, 1);
+    assert_int_equal(rep.credits_removed, 4);
+    assert_string_equal(out, "BOOK 2.\n\nThe text of the book.\n\n[The End]\n");
+    free(out);
+}
+
+/* Input that is not text is refused in both modes, with the file named. */
+static void test_not_text_refused(void **state)
+{
+    (void)state;
+    static const char elf[] = "\x7F" "ELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x02\0>\0";
+    static const char zip[] = "PK\x03\x04\x14\0\0\0\x08\0";
+    static const char nul[] = "*** START OF THE PROJECT GUTENBERG EBOOK X ***\nA\0B\n"
+                              "*** END OF THE PROJECT GUTENBERG EBOOK X ***\n";
+    char ctl[400];
+    for (size_t i = 0; i < sizeof ctl; i++)
+        ctl[i] = i % 10 == 0 ? '\x01' : 'a'; /* 10% control characters */
+    struct { const char *s; size_t n; const char *msg; } cases[] = {
+        {elf, sizeof elf - 1, "an ELF executable"},
+        {zip, sizeof zip - 1, "a zip archive"},
+        {nul, sizeof nul - 1, "NUL character"},
+        {ctl, sizeof ctl, "control characters"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        for (int mode = 0; mode < 2; mode++) {
+            char *out = NULL;
+            size_t out_len = 0;
+            gb_clean_report rep;
+            pg_error err = {0};
+            int rc = gb_clean("bad.txt", (const uint8_t *)cases[i].s, cases[i].n, mode, &out,
+                              &out_len, &rep, &err);
+            assert_int_equal(rc, PG_EINVAL);
+            assert_null(out);
+            assert_non_null(strstr(err.msg, "bad.txt: not text"));
+            assert_non_null(strstr(err.msg, cases[i].msg));
+        }
+    }
+    /* A few stray controls (form feeds, a DOS ^Z at the end) are text. */
+    const char ok[] = "Chapter I\f\nText \x1B of the book.\n\x1A";
+    gb_clean_report rep;
+    int rc;
+    char *out = clean_str(ok, sizeof ok - 1, GB_CLEAN_DEFAULT, &rep, &rc);
+    assert_int_equal(rc, 0);
+    free(out);
+    /* Text that begins like a magic number is still text. */
+    const char bzh[] = "BZhdanov was a name.\nPK. said so.\n";
+    out = clean_str(bzh, sizeof bzh - 1, GB_CLEAN_DEFAULT, &rep, &rc);
+    assert_int_equal(rc, 0);
+    assert_string_equal(out, bzh);
+    free(out);
+}
+
+/* A file that is only licence text leaves an empty book: an error. */
+static void test_empty_result_is_error(void **state)
+{
+    (void)state;
+    const char *raws[] = {
+        "*** START OF THE PROJECT GUTENBERG EBOOK X ***\n\n\n"
+        "*** END OF THE PROJECT GUTENBERG EBOOK X ***\nlicence\n",
+        "*** START OF THE PROJECT GUTENBERG EBOOK X ***\nProduced by A. Volunteer\n\n"
+        "*** END OF THE PROJECT GUTENBERG EBOOK X ***\n",
+        "",
+        "  \r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof raws / sizeof raws[0]; i++) {
+        for (int mode = 0; mode < 2; mode++) {
+            if (i == 1 && mode == GB_CLEAN_PG19)
+                continue; /* PG-19 keeps the credits: not empty */
+            char *out = NULL;
+            size_t out_len = 0;
+            gb_clean_report rep;
+            pg_error err = {0};
+            int rc = gb_clean("lic.txt", (const uint8_t *)raws[i], strlen(raws[i]), mode, &out,
+                              &out_len, &rep, &err);
+            assert_int_equal(rc, PG_EINVAL);
+            assert_null(out);
+            assert_non_null(strstr(err.msg, "lic.txt: empty book"));
+        }
+    }
 }
 
 static void test_bom_nfc_and_replacement(void **state)
@@ -246,6 +417,11 @@ int main(void)
         cmocka_unit_test(test_latin1_both_modes),
         cmocka_unit_test(test_wrapped_nospace_marker),
         cmocka_unit_test(test_small_print_and_no_markers),
+        cmocka_unit_test(test_etext_credits_removed),
+        cmocka_unit_test(test_story_mentioning_etext_kept),
+        cmocka_unit_test(test_small_print_at_end),
+        cmocka_unit_test(test_not_text_refused),
+        cmocka_unit_test(test_empty_result_is_error),
         cmocka_unit_test(test_bom_nfc_and_replacement),
         cmocka_unit_test(test_zip_ok),
         cmocka_unit_test(test_zip_traversal_link_bomb),

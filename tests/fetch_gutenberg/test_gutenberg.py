@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import re
+import shutil
 import tarfile
 import tempfile
 import unicodedata
@@ -25,6 +26,22 @@ BODY_LATIN1 = "CHAPTER I\n\n\u00abCaf\u00e9,\u00bb said the na\u00efve man.\nSec
 PG19_START = re.compile(rb"\*\*\* ?START OF TH(E|IS) PROJECT GUTENBERG EBOOK[^\n]*?"
                         rb"(\*\*\*|\n[^\n]*\*\*\*)[^\n]*\n", re.S)
 PG19_END = re.compile(rb"END OF TH(IS|E) PROJECT GUTENBERG EBOOK")
+
+
+# Producer credits and Project Gutenberg notices that must not open a cleaned
+# book (the forms found at the top of the real files' bodies).
+CREDIT_AT_TOP = re.compile(
+    r"\s*(Produced by|E-text prepared by|E-text revised by|Etext prepared by|"
+    r"This etext was (prepared|produced) by|This eBook was (prepared|produced) by|"
+    r"(The )?Project Gutenberg|\[Portions of this header|NOTE: This work has been previously|"
+    r"\*+This file should be named|Executive Director's Notes|Many thanks to .* transcribed|"
+    r"\[NOTE: There is a short list of bookmarks)", re.I)
+
+# Of the ten raw-pg19-old-etext files (no START/END pair), `fetch clean --pg19`
+# reproduces PG-19's file byte for byte for three: 1286, 2237, 3961. The other
+# seven are other editions (1 to 253 bytes off; 4212 is Latin-1 and is off by
+# 4 bytes after re-encoding).
+PG19_OLD_ETEXT_EXACT = ["1286", "2237", "3961"]
 
 
 def pg19_oracle(raw, encoding):
@@ -103,11 +120,16 @@ class CleanFixtures(unittest.TestCase):
                 self.assertEqual(out, pg19_oracle(raw, enc), case)
                 self.assertTrue(out.endswith(b"\r\n\r\n*** ") or out.endswith(b"***"), case)
 
-    def test_pg19_refuses_unmarked_text(self):
-        for era in ["1994", "none"]:
-            p, out, _ = clean_bytes(make_raw(era), "--pg19")
-            self.assertEqual(p.returncode, 1)
-            self.assertIn(b"not a PG-19-style text", p.stderr)
+    def test_pg19_keeps_unmarked_text_whole(self):
+        # PG-19 includes a raw file with no START/END pair unchanged, licence
+        # text and all (Latin-1 re-encoded to UTF-8).
+        for era, enc in [("1994", "utf-8"), ("none", "utf-8"), ("1994", "latin-1")]:
+            raw = make_raw(era, BODY_LATIN1 if enc == "latin-1" else BODY, enc, "\r\n")
+            p, out, rep = clean_bytes(raw, "--pg19")
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(out, raw if enc == "utf-8" else raw.decode("latin-1").encode(), era)
+            self.assertEqual(rep[0]["flags"], "no-markers")
+            self.assertIn(b"licence text included", p.stderr)
 
     def test_invalid_utf8_replaced_and_reported(self):
         raw = make_raw("2021", "ok \u00e9 \ufffdX\n", "utf-8", "\n").replace(
@@ -120,12 +142,80 @@ class CleanFixtures(unittest.TestCase):
 
     def test_garbage_never_yields_invalid_utf8(self):
         rnd = hashlib.sha256(b"seed").digest() * 4096
+        text_like = bytes(b if b >= 0x20 else b | 0x40 for b in rnd)  # no control bytes
         for mode in [[], ["--pg19"]]:
-            raw = b"*** START OF THE PROJECT GUTENBERG EBOOK X ***\n" + rnd + \
+            raw = b"*** START OF THE PROJECT GUTENBERG EBOOK X ***\n" + text_like + \
                   b"\n*** END OF THE PROJECT GUTENBERG EBOOK X ***\n"
             p, out, _ = clean_bytes(raw, *mode)
             self.assertEqual(p.returncode, 0, p.stderr)
             out.decode("utf-8")  # strict: raises on invalid UTF-8
+
+    def test_not_text_is_refused(self):
+        # An ELF binary used to be "cleaned" into NUL bytes with exit 0.
+        with open("/bin/true" if os.path.exists("/bin/true") else "/usr/bin/true", "rb") as f:
+            elf = f.read()
+        rnd = hashlib.sha256(b"seed").digest() * 4096  # random bytes: NULs and controls
+        ctl = b"".join(b"word\x01\x02 " for _ in range(200))  # 25% control characters
+        cases = [(elf, b"not text: the file is an ELF executable"),
+                 (rnd, b"not text: NUL character"),
+                 (b"*** START OF THE PROJECT GUTENBERG EBOOK X ***\n" + ctl +
+                  b"\n*** END OF THE PROJECT GUTENBERG EBOOK X ***\n", b"not text: 400 of 1493 bytes are control"),
+                 (b"\x1f\x8b\x08\x00" + b"gzipped" * 10, b"not text: the file is a gzip file")]
+        for raw, msg in cases:
+            for mode in [[], ["--pg19"]]:
+                p, out, _ = clean_bytes(raw, *mode)
+                self.assertEqual(p.returncode, 1, (msg, mode))
+                self.assertIn(b"raw.txt: " + msg, p.stderr)
+                self.assertIsNone(out)
+
+    def test_licence_only_is_a_failed_book(self):
+        # A file that is only licence text used to become an empty book, ok.
+        lic = make_raw("2024", "", "utf-8", "\n")
+        credits_only = make_raw("2003", "", "utf-8", "\r\n")  # PG-19 keeps its "End of" line
+        for raw, mode in [(lic, []), (lic, ["--pg19"]), (credits_only, []), (b"", []),
+                          (b"", ["--pg19"])]:
+            p, out, _ = clean_bytes(raw, *mode)
+            self.assertEqual(p.returncode, 1, (raw[:40], mode))
+            self.assertIn(b"raw.txt: empty book", p.stderr)
+            self.assertIsNone(out)
+
+    def test_dir_mode_fails_bad_books_only(self):
+        with tempfile.TemporaryDirectory() as d:
+            src, dst = os.path.join(d, "raw"), os.path.join(d, "out")
+            os.makedirs(src)
+            os.makedirs(dst)
+            put(src, "1.txt", make_raw("2021"))
+            put(src, "2.txt", make_raw("2021", ""))            # licence only
+            put(src, "3.txt", b"\x7fELF\x02\x01\x01" + bytes(64))  # a binary
+            put(dst, "2.txt", b"stale book from an earlier run\n")
+            rep = os.path.join(d, "rep.tsv")
+            p = run(["clean", "--dir", src, "-o", dst, "--report", rep])
+            self.assertEqual(p.returncode, 1)
+            self.assertIn(b"2.txt: empty book", p.stderr)
+            self.assertIn(b"3.txt: not text", p.stderr)
+            self.assertEqual(sorted(os.listdir(dst)), ["1.txt"])
+            self.assertEqual([r["file"] for r in tsv(rep)], ["1.txt"])
+
+    def test_default_removes_etext_credits(self):
+        # The 1990s credit forms, each in its own paragraph after the small print.
+        credits = ("This etext was prepared by A. Volunteer, Somewhere.\n"
+                   "E-text revised by B. Reviser.\n\n"
+                   "NOTE: This work has been previously published in [Etext #2673]\n\n\n"
+                   "Project Gutenberg Tales of Wonder\nwondr10.txt\n\n"
+                   "[Portions of this header are copyright (C) 2001 by Michael Hart]\n\n"
+                   "Etext prepared by Someone Else.\n\n")
+        for eol in ["\r\n", "\n"]:
+            raw = make_raw("1994", credits + BODY, "utf-8", eol)
+            p, out, rep = clean_bytes(raw)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(out.decode(), BODY)
+            self.assertEqual(rep[0]["credits"], "6")
+        # A story whose first line mentions an etext is the book.
+        story = "This etext was found in a drawer, and the etext prepared for him lay open.\n"
+        for era in ["1994", "2021", "none"]:
+            p, out, rep = clean_bytes(make_raw(era, story + "\n" + BODY, "utf-8", "\n"))
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(out.decode(), story + "\n" + BODY, era)
 
     def test_usage_errors(self):
         self.assertEqual(run(["clean"]).returncode, 2)
@@ -171,7 +261,7 @@ class RealCorpus(unittest.TestCase):
                     "End of the Project Gutenberg EBook", "End of Project Gutenberg",
                     "SMALL PRINT!"]:
             self.assertNotIn(bad, s, name)
-        self.assertFalse(re.match(r"\s*(Produced by|E-text prepared by)", s), name)
+        self.assertFalse(CREDIT_AT_TOP.match(s), (name, s[:300]))
         self.assertTrue(s.endswith("\n") and not s.endswith("\n\n"), name)
 
     def test_default_clean_all_raw_files(self):
@@ -182,6 +272,56 @@ class RealCorpus(unittest.TestCase):
                 for r in rep:
                     self.assertEqual(r["flags"], "-", r)
                     self.assert_clean_text(r["file"], readb(os.path.join(d, r["file"])))
+
+    def test_pg19_keeps_old_etexts_whole(self):
+        src = os.path.join(self.c, "raw-pg19-old-etext")
+        rows = tsv(os.path.join(src, "MANIFEST.tsv"))
+        self.assertEqual(len(rows), 10)
+        with tempfile.TemporaryDirectory() as d:
+            p = run(["clean", "--pg19", "--dir", src, "-o", d])
+            self.assertEqual(p.returncode, 0, p.stderr)
+            exact = []
+            for r in rows:
+                out = readb(os.path.join(d, r["id"] + ".txt"))
+                raw = readb(os.path.join(src, r["id"] + ".txt"))
+                try:
+                    raw.decode("utf-8")
+                    want = raw
+                except UnicodeDecodeError:
+                    want = raw.decode("latin-1").encode("utf-8")
+                self.assertEqual(out, want, r["id"])  # the whole file, re-encoded if Latin-1
+                if sha(out) == r["pg19_sha256"]:
+                    self.assertEqual(len(out), int(r["pg19_bytes"]))
+                    exact.append(r["id"])
+            self.assertEqual(exact, PG19_OLD_ETEXT_EXACT)
+            self.assertEqual(PG19_OLD_ETEXT_EXACT,
+                             [r["id"] for r in rows if r["whole_raw_file_is_pg19"] == "1"])
+
+    def test_default_clean_old_etexts(self):
+        # 1990s-2003 etexts: credits, PG title lines and notices after the small
+        # print, "End of this Etext" footers, and one (4478) with the small
+        # print at the end of the file.
+        src = os.path.join(self.c, "raw-pg19-old-etext")
+        first = {"3054": "VOLCANIC ISLANDS", "3272": "THE COMPLETE WORKS OF ARTEMUS WARD PART 2, WAR.",
+                 "3961": "A ROMANCE OF YOUTH", "4212": "CULTURE AND ANARCHY: AN ESSAY",
+                 "4333": "STUDIES FROM COURT AND CLOISTER", "4478": "BOOK 2.",
+                 "2237": "Scanner's Notes: What this is and isn't.", "1286": "TALES FROM SHAKESPEARE",
+                 "1224": "Sidney Lanier"}
+        with tempfile.TemporaryDirectory() as d:
+            rep = {r["file"]: r for r in self._clean_dir(src, d)}
+            self.assertEqual(len(rep), 10)
+            for name, r in rep.items():
+                text = readb(os.path.join(d, name))
+                self.assert_clean_text(name, text)
+                s = text.decode()
+                self.assertFalse("End of this Etext" in s, name)
+                self.assertFalse("This file should be named" in s, name)
+                self.assertGreater(len(s), 0.7 * os.path.getsize(os.path.join(src, name)), name)
+                fid = name[:-4]
+                if fid in first:
+                    self.assertTrue(s.startswith(first[fid]), (name, s[:200]))
+            self.assertEqual(rep["4478.txt"]["start"], "etext-header")
+            self.assertTrue(readb(os.path.join(d, "4478.txt")).rstrip().endswith(b"[The End]"))
 
     def test_ebook11_eight_versions(self):
         hist = os.path.join(self.c, "raw-pg-ebook11-history-and-zips", "history")
@@ -393,6 +533,33 @@ class MirrorDownloads(unittest.TestCase):
             self.assertEqual(m.log, [])
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertTrue(self.manifest()["10001"]["url"].endswith("/files/10001/10001-0.txt"))
+
+    def test_binary_and_licence_only_books_fail(self):
+        # A binary served as a book, and a book that is only licence text, are
+        # failed books (exit 1, manifest status failed, no clean file), not
+        # "ok" books of NUL bytes or of nothing; --pg19 keeps an unmarked book.
+        r = self.root
+        put(r, "files/10001/10001-0.txt", make_raw("2021", BODY, "utf-8"))
+        put(r, "files/10002/10002-0.txt", b"\x7fELF\x02\x01\x01" + bytes(200))
+        put(r, "files/10003/10003-0.txt", make_raw("2024", "", "utf-8", "\n"))
+        put(r, "files/10004/10004-0.txt", make_raw("1994", BODY, "utf-8"))
+        for mode in [[], ["--pg19"]]:
+            shutil.rmtree(os.path.join(self.d, "out"), ignore_errors=True)
+            with Mirror(r) as m:
+                p = self.gutenberg(m, "--ids", self.ids(10001, 10002, 10003, 10004), *mode)
+            self.assertEqual(p.returncode, 1, mode)
+            self.assertIn(b"book 10002 failed: ", p.stderr)
+            self.assertIn(b"10002.txt: not text: the file is an ELF executable", p.stderr)
+            self.assertIn(b"10003.txt: empty book", p.stderr)
+            man = self.manifest()
+            self.assertEqual([man[i]["status"] for i in ["10001", "10002", "10003", "10004"]],
+                             ["ok", "failed", "failed", "ok"], mode)
+            self.assertEqual(sorted(os.listdir(os.path.join(self.d, "out", "clean"))),
+                             ["10001.txt", "10004.txt"])
+            if mode:
+                self.assertEqual((man["10004"]["start"], man["10004"]["end"]), ("none", "none"))
+                self.assertEqual(readb(os.path.join(self.d, "out", "clean", "10004.txt")),
+                                 make_raw("1994", BODY, "utf-8"))
 
     def test_429_honours_retry_after(self):
         put(self.root, "files/10001/10001-0.txt", make_raw("2021", BODY, "utf-8"))

@@ -175,7 +175,7 @@ static void write_shards(void)
         pg_error err;
         assert_int_equal(pg_shard_writer_new(&w, PG_SPLIT_VALIDATION, 45, 44, sha, 1, &err), 0);
         for (int i = f ? 4 : 0; i < (f ? 7 : 4); i++)
-            assert_int_equal(pg_shard_writer_add_book(w, books[i].id, books[i].n * 3,
+            assert_int_equal(pg_shard_writer_add_book(w, books[i].id, books[i].n * 3, sha,
                                                       books[i].tok, books[i].ws, books[i].n,
                                                       books[i].freq, books[i].nw, &err), 0);
         char path[300];
@@ -414,7 +414,11 @@ static void test_nll_dump_and_results_json(void **state)
     json_t *wp = json_object_get(j, "word_ppl");
     assert_string_equal(json_string_value(json_object_get(wp, "normaliser")), "exact");
     assert_int_equal(json_integer_value(json_object_get(wp, "words")), words);
-    assert_false(json_is_true(json_object_get(json_object_get(j, "eval"), "official")));
+    json_t *ev = json_object_get(j, "eval");
+    assert_false(json_is_true(json_object_get(ev, "official")));
+    /* a zeroed classification is custom, never official */
+    assert_string_equal(json_string_value(json_object_get(ev, "book_set")), "custom");
+    assert_int_equal(strlen(json_string_value(json_object_get(ev, "books_sha256"))), 64);
     json_t *bk = json_object_get(j, "buckets");
     assert_int_equal(json_array_size(bk), 4);
     double bn = 0;
@@ -432,11 +436,21 @@ static void test_nll_dump_and_results_json(void **state)
     assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "model"),
                                                         "random_init_seed")), 42);
     json_decref(j);
-    /* an official split: 100 test books -> the PG-19 Table 2 normaliser */
+    /* 100 test books are not the official split by their count: only books
+     * that are PG-19's own (classified official) are */
     ri.split = "test";
     ri.split_books = 100;
     res.n_books = 100;
+    ri.books.n_books = 100;
+    ri.books.kind = PG19_BOOKS_CUSTOM;
+    assert_int_equal(pg_run_is_official(&ri, &res), 0);
+    ri.books.kind = PG19_BOOKS_SUBSET;
+    assert_int_equal(pg_run_is_official(&ri, &res), 0);
+    ri.books.kind = PG19_BOOKS_OFFICIAL;
     assert_int_equal(pg_run_is_official(&ri, &res), 1);
+    ri.books.n_books = 99; /* classified other books than were scored */
+    assert_int_equal(pg_run_is_official(&ri, &res), 0);
+    ri.books.n_books = 100;
     ri.prefix_tokens = 10;
     assert_int_equal(pg_run_is_official(&ri, &res), 0);
     res.n_books = nb;
@@ -475,8 +489,8 @@ static void test_eval_rejects_bad_sources(void **state)
     pg_shard_writer *w;
     uint8_t sha[32] = {0};
     assert_int_equal(pg_shard_writer_new(&w, PG_SPLIT_TEST, 45, 44, sha, 0, &err), 0);
-    assert_int_equal(pg_shard_writer_add_book(w, 1, 10, books[0].tok, books[0].ws, books[0].n,
-                                              NULL, books[0].nw, &err), 0);
+    assert_int_equal(pg_shard_writer_add_book(w, 1, 10, sha, books[0].tok, books[0].ws,
+                                              books[0].n, NULL, books[0].nw, &err), 0);
     snprintf(path, sizeof path, "%s/test-00000.pgs", nofreq);
     assert_int_equal(pg_shard_writer_write(w, path, &err), 0);
     pg_shard_writer_free(w);
@@ -485,15 +499,15 @@ static void test_eval_rejects_bad_sources(void **state)
     /* shards of one split that disagree on the vocabulary */
     sha[0] = 9;
     assert_int_equal(pg_shard_writer_new(&w, PG_SPLIT_TEST, 45, 44, sha, 1, &err), 0);
-    assert_int_equal(pg_shard_writer_add_book(w, 1, 10, books[0].tok, books[0].ws, books[0].n,
-                                              books[0].freq, books[0].nw, &err), 0);
+    assert_int_equal(pg_shard_writer_add_book(w, 1, 10, sha, books[0].tok, books[0].ws,
+                                              books[0].n, books[0].freq, books[0].nw, &err), 0);
     snprintf(path, sizeof path, "%s/test-00000.pgs", tmpdir);
     assert_int_equal(pg_shard_writer_write(w, path, &err), 0);
     pg_shard_writer_free(w);
     sha[0] = 8;
     assert_int_equal(pg_shard_writer_new(&w, PG_SPLIT_TEST, 45, 44, sha, 1, &err), 0);
-    assert_int_equal(pg_shard_writer_add_book(w, 2, 10, books[0].tok, books[0].ws, books[0].n,
-                                              books[0].freq, books[0].nw, &err), 0);
+    assert_int_equal(pg_shard_writer_add_book(w, 2, 10, sha, books[0].tok, books[0].ws,
+                                              books[0].n, books[0].freq, books[0].nw, &err), 0);
     snprintf(path, sizeof path, "%s/test-00001.pgs", tmpdir);
     assert_int_equal(pg_shard_writer_write(w, path, &err), 0);
     pg_shard_writer_free(w);

@@ -1,13 +1,36 @@
 """Helpers shared by the leaderboard tests: consistent results JSON built from
 bucket counts, and the PG19NLL1 dump writer (harness/RESULTS.md)."""
 import copy
+import hashlib
 import math
+import os
 import struct
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 PG19_WORDS = {"validation": 3007061, "test": 6966499}
 PG19_BOOKS = {"train": 28602, "validation": 50, "test": 100}
 BUCKETS = [("frequent", 10000, None), ("common", 1000, 10000), ("medium", 100, 1000),
            ("rare", 0, 100)]
+
+
+def books_digest(books):
+    """books_sha256 (harness/RESULTS.md): SHA-256 of "<id>\\t<bytes>\\t<sha256 hex>\\n" per
+    book in increasing id order. books: (id, bytes, sha256 hex) tuples."""
+    text = "".join(f"{i}\t{b}\t{h}\n" for i, b, h in sorted(books))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def pg19_books(split):
+    """PG-19's own books of a split, from the list the project ships."""
+    with open(os.path.join(TOP, "shards", "pg19_files.tsv")) as f:
+        next(f)
+        rows = [line.rstrip("\n").split("\t") for line in f]
+    return [(int(i), int(b), h) for s, i, b, h in rows if s == split]
+
+
+def pg19_digest(split):
+    return books_digest(pg19_books(split))
 
 
 def results(bucket_stats, split="test", official=True, books=None, bytes_=None, name="tiny-ct",
@@ -32,7 +55,10 @@ def results(bucket_stats, split="test", official=True, books=None, bytes_=None, 
         "context": {"window": 512, "memory": 512, "compressed_memory": 512,
                     "compression_rate": 2, "attention_span": 1536},
         "eval": {"split": split, "official": official,
+                 "book_set": "official" if official else "custom",
                  "books": books if books is not None else (PG19_BOOKS[split] if official else 3),
+                 "books_sha256": pg19_digest(split) if official else
+                 hashlib.sha256(f"{name} custom books".encode()).hexdigest(),
                  "book_handling": "whole", "chunk_tokens": None,
                  "shards": shards if shards is not None else
                  [{"file": f"{split}-00000.pgs", "sha256": "e" * 64}]},

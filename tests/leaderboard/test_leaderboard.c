@@ -27,6 +27,7 @@
 #include "leaderboard/reproduce.h"
 #include "leaderboard/results.h"
 #include "leaderboard/verify.h"
+#include "shards/pg19_official.h"
 #include "shards/shard_reader.h"
 #include "shards/shard_writer.h"
 
@@ -264,6 +265,8 @@ typedef struct fixture {
     uint64_t n_tokens;
     char shard_dir[512], entry_path[1024], dump_path[512];
     char shard_sha[2][65];
+    pg19_book_fact facts[NBOOKS]; /* what the shards record of each book's text */
+    char books_sha[65];           /* their books_sha256 */
 } fixture;
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
@@ -331,7 +334,7 @@ static json_t *results_json(const fixture *f, const lb_metrics *m, const uint8_t
         "{s:s, s:{s:s, s:s, s:I, s:s, s:n, s:I},"
         " s:{s:s, s:s, s:I, s:s},"
         " s:{s:I, s:I, s:I, s:n, s:I},"
-        " s:{s:s, s:b, s:I, s:s, s:n, s:[{s:s, s:s}, {s:s, s:s}]},"
+        " s:{s:s, s:b, s:s, s:I, s:s, s:s, s:n, s:[{s:s, s:s}, {s:s, s:s}]},"
         " s:{s:I, s:I, s:I, s:f, s:f, s:o},"
         " s:{s:s, s:I, s:f}, s:{s:s, s:I, s:f}, s:o,"
         " s:{s:f, s:f}, s:{s:s, s:s}, s:s, s:{s:s, s:I, s:n}}",
@@ -343,8 +346,8 @@ static json_t *results_json(const fixture *f, const lb_metrics *m, const uint8_t
         (json_int_t)VOCAB, "vocab_sha256", vhex,
         "context", "window", (json_int_t)64, "memory", (json_int_t)64, "compressed_memory",
         (json_int_t)0, "compression_rate", "attention_span", (json_int_t)128,
-        "eval", "split", "test", "official", 0, "books", (json_int_t)NBOOKS, "book_handling",
-        "whole", "chunk_tokens", "shards", "file", "test-00000.pgs", "sha256", f->shard_sha[0],
+        "eval", "split", "test", "official", 0, "book_set", "custom", "books", (json_int_t)NBOOKS,
+        "books_sha256", f->books_sha, "book_handling", "whole", "chunk_tokens", "shards", "file", "test-00000.pgs", "sha256", f->shard_sha[0],
         "file", "test-00001.pgs", "sha256", f->shard_sha[1],
         "totals", "tokens", (json_int_t)m->tokens, "bytes", (json_int_t)m->bytes, "words",
         (json_int_t)m->words, "nll", m->nll, "token_ppl", exp(m->nll / (double)m->tokens),
@@ -414,8 +417,12 @@ static int setup_fixture(void **state)
             if (pg_shard_writer_new(&w, PG_SPLIT_TEST, VOCAB, 0, vocab_sha, 1, &err))
                 SETUP_FAIL();
         }
-        if (pg_shard_writer_add_book(w, book_ids[b], n * 3 + 1, tokens, f->starts[b], n,
-                                     f->freqs[b], words, &err))
+        pg19_book_fact *bf = &f->facts[b];
+        bf->id = book_ids[b];
+        bf->n_bytes = n * 3 + 1;
+        pg_sha256(&book_ids[b], sizeof book_ids[b], bf->sha256); /* any per-book value */
+        if (pg_shard_writer_add_book(w, book_ids[b], n * 3 + 1, bf->sha256, tokens, f->starts[b],
+                                     n, f->freqs[b], words, &err))
             SETUP_FAIL();
         free(tokens);
     }
@@ -433,6 +440,10 @@ static int setup_fixture(void **state)
             SETUP_FAIL();
         pg_hex(sha, 32, f->shard_sha[s]);
     }
+    uint8_t digest[32];
+    if (pg19_books_digest(f->facts, NBOOKS, digest, &err))
+        SETUP_FAIL();
+    pg_hex(digest, 32, f->books_sha);
     return 0;
 }
 
@@ -713,6 +724,48 @@ static void test_verify_tampered_metric(void **state)
     expect_not_verified(f, 0);
 }
 
+/* Verify recomputes what the books are from the shards' per-book SHA-256:
+ * an entry that names other books, or calls them a PG-19 subset, disagrees. */
+static void expect_mismatch_on(fixture *f, const char *what)
+{
+    lb_verify_report rep;
+    pg_error err;
+    char *before = slurp(f->entry_path);
+    assert_int_equal(lb_verify_entry(f->entry_path, f->dump_path, f->shard_dir, &rep, &err), 0);
+    int found = 0;
+    for (size_t i = 0; i < rep.n_mismatch; i++)
+        found |= strncmp(rep.mismatch[i], what, strlen(what)) == 0;
+    if (!found)
+        fail_msg("no mismatch on %s (%zu mismatches)", what, rep.n_mismatch);
+    lb_verify_report_free(&rep);
+    char *after = slurp(f->entry_path);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+}
+
+static void test_verify_book_set(void **state)
+{
+    (void)state;
+    fixture *f = &fx;
+    int order[NBOOKS] = {0, 1, 2};
+    snprintf(f->dump_path, sizeof f->dump_path, "%s/books.nll", tmpdir);
+    write_dump(f, order, NULL);
+    json_t *r = honest_results(f);
+    json_t *ev = json_object_get(r, "eval");
+    char other[65];
+    snprintf(other, sizeof other, "%s", f->books_sha);
+    other[0] = other[0] == '0' ? '1' : '0';
+    json_object_set_new(ev, "books_sha256", json_string(other));
+    store_entry(f, r, "books-digest");
+    expect_mismatch_on(f, "eval.books_sha256");
+    json_object_set_new(ev, "books_sha256", json_string(f->books_sha));
+    json_object_set_new(ev, "book_set", json_string("pg19-subset"));
+    store_entry(f, r, "books-subset");
+    expect_mismatch_on(f, "eval.book_set");
+    json_decref(r);
+}
+
 /* `harness run --max-tokens-per-book P` scores the first P tokens of each
  * book ("prefix"); verify recomputes exactly that. */
 static void test_verify_prefix(void **state)
@@ -909,6 +962,7 @@ int main(void)
         cmocka_unit_test(test_verify_tampered_dump),
         cmocka_unit_test(test_verify_tampered_metric),
         cmocka_unit_test(test_verify_prefix),
+        cmocka_unit_test(test_verify_book_set),
     };
     int failed = cmocka_run_group_tests_name("leaderboard", tests, NULL, NULL);
     failed += cmocka_run_group_tests_name("leaderboard_verify", verify_tests, setup_fixture,

@@ -429,7 +429,7 @@ class RejectImplausible(Base):
         s["buckets"][0].update(words=n // 2, tokens=n, nll=nll,
                                word_ppl=math.exp(nll / (n // 2)))
         t.update(bytes=n)
-        s["eval"].update(official=False, books=100)
+        s["eval"].update(official=False, book_set="custom", books=100)
         s["word_ppl"] = dict(s["word_ppl_exact"], words=n // 2)
         rescale_ppl(s)
 
@@ -534,6 +534,45 @@ class RejectNormaliser(Base):
 
     def test_official_book_count(self):
         self.reject(lbtest.sample(books=99), r"eval\.books: the official PG-19 test split has 100 books")
+
+
+class RejectOfficialClaims(Base):
+    """"official" is PG-19's own books of the split, byte for byte: the book
+    set and its digest (shards/pg19_official.h) must say so."""
+
+    def test_count_alone_is_not_official(self):
+        # 100 test books that are not PG-19's (harness: book_set custom)
+        self.reject(edit(lambda s: s["eval"].update(book_set="custom")),
+                    r'eval\.official: true, but book_set is "custom"')
+        self.reject(edit(lambda s: s["eval"].update(book_set="pg19-subset")),
+                    r'eval\.official: true, but book_set is "pg19-subset"')
+
+    def test_digest_must_be_pg19s(self):
+        self.reject(edit(lambda s: s["eval"].update(books_sha256="ab" * 32)),
+                    r"eval\.books_sha256: is not the digest of PG-19's 100 test books \("
+                    + lbtest.pg19_digest("test"))
+        r = lbtest.sample(split="validation")
+        r["eval"]["books_sha256"] = lbtest.pg19_digest("test")
+        self.reject(r, r"eval\.books_sha256: is not the digest of PG-19's 50 validation books")
+        self.assertNotEqual(lbtest.pg19_digest("test"), lbtest.pg19_digest("validation"))
+
+    def test_official_books_every_token_is_official(self):
+        self.reject(edit(lambda s: s["eval"].update(official=False)),
+                    r'eval\.official: false, but book_set is "official" and every token')
+
+    def test_book_set_and_digest_required(self):
+        self.reject(edit(lambda s: s["eval"].pop("books_sha256")),
+                    r"eval\.books_sha256: missing")
+        self.reject(edit(lambda s: s["eval"].update(book_set=None)),
+                    r"eval\.book_set: must not be null")
+        self.reject(edit(lambda s: s["eval"].update(book_set="all")),
+                    r'eval\.book_set: must be one of "custom", "pg19-subset", "official"')
+
+    def test_subsets_and_custom_books_are_accepted_as_such(self):
+        for book_set in ("pg19-subset", "custom"):
+            r = lbtest.sample(official=False, books=9, name=f"ok-{book_set}")
+            r["eval"]["book_set"] = book_set
+            self.accept(r)
 
 
 class RejectEncoding(Base):

@@ -67,14 +67,14 @@ class Format(unittest.TestCase):
         d = open(path, "rb").read()
         self.assertEqual(d[:8], b"PG19SHRD")
         version, bom, hsize, dtype, vocab, bos, split, flags = struct.unpack_from("<8I", d, 8)
-        self.assertEqual((version, bom, hsize), (1, 0x0A0B0C0D, 256))
+        self.assertEqual((version, bom, hsize), (2, 0x0A0B0C0D, 256))
         self.assertIn(dtype, (2, 4))
         self.assertLess(bos, vocab)
         n_books, n_tokens, n_words, n_bytes = struct.unpack_from("<4Q", d, 40)
         sha = d[72:104]
         secs = [struct.unpack_from("<3Q", d, 104 + 24 * i) for i in range(4)]
         self.assertEqual(d[200:248], bytes(48))
-        want = [56 * n_books, dtype * n_tokens, (n_tokens + 7) // 8, 8 * n_words if flags & 1 else 0]
+        want = [88 * n_books, dtype * n_tokens, (n_tokens + 7) // 8, 8 * n_words if flags & 1 else 0]
         pos = 256
         for (off, size, _sum), w in zip(secs, want):
             self.assertEqual(off % 64, 0)
@@ -83,7 +83,8 @@ class Format(unittest.TestCase):
             self.assertEqual(size, w)
             pos = off + size
         self.assertEqual(pos, len(d))
-        books = [struct.unpack_from("<QIIQQQQQ", d, secs[0][0] + 56 * i) for i in range(n_books)]
+        books = [struct.unpack_from("<QIIQQQQQ32s", d, secs[0][0] + 88 * i)
+                 for i in range(n_books)]
         fmt = "<%d%s" % (n_tokens, "H" if dtype == 2 else "I")
         tokens = struct.unpack_from(fmt, d, secs[1][0])
         bits = d[secs[2][0]:secs[2][0] + secs[2][1]]
@@ -102,9 +103,10 @@ class Format(unittest.TestCase):
             self.assertEqual(s["sha"], model_sha)
             self.assertEqual([b[0] for b in s["books"]], sorted(BOOKS[split]))
             tok = wrd = 0
-            for bid, bsplit, zero, toff, ntok, woff, nw, nbytes in s["books"]:
+            for bid, bsplit, zero, toff, ntok, woff, nw, nbytes, text_sha in s["books"]:
                 self.assertEqual((bsplit, zero, toff, woff), (code, 0, tok, wrd))
                 self.assertEqual(nbytes, len(BOOKS[split][bid]))
+                self.assertEqual(text_sha, hashlib.sha256(BOOKS[split][bid]).digest())
                 self.assertEqual(sum(s["starts"][toff:toff + ntok]), nw)
                 if ntok:
                     self.assertEqual(s["starts"][toff], 1)

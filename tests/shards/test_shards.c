@@ -13,7 +13,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
 #include "common/atomic_file.h"
+#include "shards/shard_format.h"
 #include "shards/shard_reader.h"
 #include "shards/shard_writer.h"
 
@@ -82,13 +85,19 @@ static void write_test_shard(const char *path, uint32_t vocab, int split, int fr
         sha[i] = (uint8_t)(i * 3);
     make_books(vocab);
     assert_int_equal(pg_shard_writer_new(&w, split, vocab, vocab - 1, sha, freqs, &err), 0);
-    assert_int_equal(pg_shard_writer_add_book(w, 5, 0, NULL, NULL, 0, NULL, 0, &err), 0);
+    uint8_t text_sha[3][32];
+    for (int b = 0; b < 3; b++)
+        for (int i = 0; i < 32; i++)
+            text_sha[b][i] = (uint8_t)(b * 64 + i);
+    assert_int_equal(pg_shard_writer_add_book(w, 5, 0, text_sha[0], NULL, NULL, 0, NULL, 0, &err),
+                     0);
     uint32_t one = 3;
     uint8_t one_start = 1;
     uint64_t one_freq = 42;
-    assert_int_equal(pg_shard_writer_add_book(w, 17, 4, &one, &one_start, 1, &one_freq, 1, &err), 0);
-    assert_int_equal(pg_shard_writer_add_book(w, 1000000000123ull, 9999, big_tokens, big_starts,
-                                              BIG_N, big_freqs, big_words, &err),
+    assert_int_equal(pg_shard_writer_add_book(w, 17, 4, text_sha[1], &one, &one_start, 1,
+                                              &one_freq, 1, &err), 0);
+    assert_int_equal(pg_shard_writer_add_book(w, 1000000000123ull, 9999, text_sha[2], big_tokens,
+                                              big_starts, BIG_N, big_freqs, big_words, &err),
                      0);
     assert_int_equal(pg_shard_writer_num_books(w), 3);
     uint64_t expect_size = pg_shard_writer_file_size(w);
@@ -128,12 +137,16 @@ static void check_test_shard(const char *path, uint32_t vocab, int split, int fr
     assert_int_equal(b.n_tokens, BIG_N);
     assert_int_equal(b.n_words, big_words);
     assert_int_equal(b.n_bytes, 9999);
+    for (int i = 0; i < 32; i++) /* each book keeps its own text SHA-256 */
+        assert_int_equal(b.text_sha256[i], 2 * 64 + i);
     assert_int_equal(pg_shard_get_book(s, 3, &b, &err), PG_EINVAL);
     /* the contract's spelling (SHARD_API.md) works too */
     pg_shard_book b2;
     assert_int_equal(pg_shard_book(s, 1, &b2, &err), 0);
     assert_int_equal(b2.book_id, 17);
     assert_int_equal(b2.n_bytes, 4);
+    assert_int_equal(b2.text_sha256[0], 64);
+    assert_int_equal(b2.text_sha256[31], 64 + 31);
 
     uint32_t toks[BIG_N];
     uint8_t starts[BIG_N];
@@ -253,6 +266,31 @@ static void test_every_flip_detected(void **state)
     free(data);
 }
 
+/* A version-1 shard (no per-book SHA-256) is refused with a message that says
+ * what to do, even when its checksums are right. */
+static void test_old_version_refused(void **state)
+{
+    (void)state;
+    char p[512];
+    snprintf(p, sizeof p, "%s/v1.pgs", tmpdir);
+    write_test_shard(p, 300, PG_SPLIT_VALIDATION, 1);
+    char *data;
+    size_t len;
+    pg_error err = {0};
+    assert_int_equal(pg_read_file(p, 1 << 20, &data, &len, &err), 0);
+    pgs_put32((uint8_t *)data + PGS_OFF_VERSION, 1);
+    pgs_put64((uint8_t *)data + PGS_OFF_HEADER_SUM, XXH3_64bits(data, PGS_OFF_HEADER_SUM));
+    write_plain(p, data, len);
+    free(data);
+    pg_shard *s = NULL;
+    for (int verify = 0; verify <= 1; verify++) {
+        assert_int_equal(pg_shard_open(p, verify, &s, &err), PG_ECORRUPT);
+        assert_non_null(strstr(err.msg, "version 1 is too old"));
+        assert_non_null(strstr(err.msg, "rebuild the shards with `shards build`"));
+    }
+    assert_null(s);
+}
+
 static void test_writer_rejects(void **state)
 {
     (void)state;
@@ -264,13 +302,13 @@ static void test_writer_rejects(void **state)
     assert_int_equal(pg_shard_writer_new(&w, 0, 100, 0, sha, 0, &err), 0);
     uint32_t t[3] = {1, 2, 3};
     uint8_t st_bad_first[3] = {0, 1, 1}, st_ok[3] = {1, 0, 1};
-    assert_int_equal(pg_shard_writer_add_book(w, 1, 3, t, st_bad_first, 3, NULL, 2, &err), PG_EINVAL);
-    assert_int_equal(pg_shard_writer_add_book(w, 1, 3, t, st_ok, 3, NULL, 1, &err), PG_EINVAL);
+    assert_int_equal(pg_shard_writer_add_book(w, 1, 3, sha, t, st_bad_first, 3, NULL, 2, &err), PG_EINVAL);
+    assert_int_equal(pg_shard_writer_add_book(w, 1, 3, sha, t, st_ok, 3, NULL, 1, &err), PG_EINVAL);
     uint32_t t_big[3] = {1, 100, 3};
-    assert_int_equal(pg_shard_writer_add_book(w, 1, 3, t_big, st_ok, 3, NULL, 2, &err), PG_EINVAL);
-    assert_int_equal(pg_shard_writer_add_book(w, 9, 3, t, st_ok, 3, NULL, 2, &err), 0);
-    assert_int_equal(pg_shard_writer_add_book(w, 9, 3, t, st_ok, 3, NULL, 2, &err), PG_EINVAL);
-    assert_int_equal(pg_shard_writer_add_book(w, 8, 3, t, st_ok, 3, NULL, 2, &err), PG_EINVAL);
+    assert_int_equal(pg_shard_writer_add_book(w, 1, 3, sha, t_big, st_ok, 3, NULL, 2, &err), PG_EINVAL);
+    assert_int_equal(pg_shard_writer_add_book(w, 9, 3, sha, t, st_ok, 3, NULL, 2, &err), 0);
+    assert_int_equal(pg_shard_writer_add_book(w, 9, 3, sha, t, st_ok, 3, NULL, 2, &err), PG_EINVAL);
+    assert_int_equal(pg_shard_writer_add_book(w, 8, 3, sha, t, st_ok, 3, NULL, 2, &err), PG_EINVAL);
     assert_int_equal(pg_shard_writer_num_books(w), 1);
     pg_shard_writer_free(w);
 }
@@ -356,6 +394,7 @@ int main(void)
         cmocka_unit_test(test_roundtrip_u32),
         cmocka_unit_test(test_empty_shard),
         cmocka_unit_test(test_every_flip_detected),
+        cmocka_unit_test(test_old_version_refused),
         cmocka_unit_test(test_writer_rejects),
         cmocka_unit_test(test_list),
         cmocka_unit_test(test_fuzz_corpus_replay),

@@ -117,6 +117,42 @@ class Fixtures(unittest.TestCase):
                              for f in glob.glob(os.path.join(self.corpus, split, "*.txt")))
             self.assertEqual(r["words"], want_words, split)
 
+    def peak_rss_kb(self, args):
+        """Runs args; returns (exit status, stdout, the child's peak RSS in KiB).
+        ASan's quarantine is off so that freed memory is not counted."""
+        env = dict(os.environ)
+        env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":malloc_context_size=0:quarantine_size_mb=0"
+        with tempfile.TemporaryFile() as out:
+            proc = subprocess.Popen(args, stdout=out, stderr=subprocess.DEVNULL, env=env)
+            _, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            out.seek(0)
+            return proc.returncode, out.read(), usage.ru_maxrss
+
+    def test_check_spm_memory_is_bounded(self):
+        # One 512 KB single-line book. SentencePiece on the whole book in one
+        # call holds ~230 bytes of lattice per byte (12.2 GB for a 50 MB book;
+        # here +120 MB over the run without --check-spm); streamed in spans cut
+        # at word ends it holds one span's lattice (+15 MB here) at any size.
+        rng = random.Random(7)
+        words = ["the", "river", "naïve", "quiet", "morning", "Москва", "said", "don't", "x²"]
+        text = " ".join(rng.choice(words) for _ in range(80_000)).encode()[:512 * 1024]
+        text = text[:text.rindex(b" ")]
+        corpus = os.path.join(self.tmp, "oneline")
+        os.makedirs(os.path.join(corpus, "test"), exist_ok=True)
+        with open(os.path.join(corpus, "test", "1.txt"), "wb") as f:
+            f.write(text)
+        base = [TOKENIZE, "verify", "--model", self.model, "--corpus", corpus, "--split", "test",
+                "--threads", "1", "--no-memo"]
+        rc0, _, rss0 = self.peak_rss_kb(base)
+        rc1, out, rss1 = self.peak_rss_kb(base + ["--check-spm"])
+        self.assertEqual((rc0, rc1), (0, 0))
+        r = json.loads(out)
+        self.assertEqual(r["whole_book_spm_checked"], 1)
+        self.assertEqual(r["whole_book_spm_equal"] + r["whole_book_spm_equal_score_ties"]
+                         + r["whole_book_spm_lower_score"], 1)
+        self.assertLess(rss1 - rss0, 48 * 1024, f"--check-spm peak RSS {rss1} KiB vs {rss0} KiB")
+
     def test_encode_decodes_to_input(self):
         # encode one book, decode ids through the model's pieces by hand
         p = run([TOKENIZE, "encode", "--model", self.model, os.path.join(self.corpus, "train", "2.txt")])
@@ -171,6 +207,7 @@ class Fixtures(unittest.TestCase):
         for (split, bid), b in total.items():
             data = self.books[bid]
             self.assertEqual(b["bytes"], len(data))
+            self.assertEqual(b["sha256"], hashlib.sha256(data).hexdigest())
             self.assertEqual(b["words"], count_words(data), (split, bid))
         self.assertEqual(len(total), 8 + 2 + 3)
         stats = json.loads(run([SHARDS, "stats", "--dir", out]).stdout)
