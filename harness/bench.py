@@ -110,7 +110,7 @@ def main():
               f"(compressed memory filled and dropping): max relative difference {err:.2e}")
         if err > 1e-4:
             sys.exit("bench: pytorch and harness disagree: not the same model")
-        model = bench_torch.TorchModel(c, W, batch)
+        model = bench_torch.TorchInferenceModel(c, W, batch)
         g = torch.Generator().manual_seed(2)
         toks = torch.randint(0, c["vocab_size"], (batch, c["window"]), generator=g)
         with torch.inference_mode():
