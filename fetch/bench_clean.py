@@ -11,23 +11,27 @@ Input: every raw text of $PG19_TEST_CORPUS/raw-pg-2003-2004 and raw-pg-modern
             markers honoured in the first 600 lines, end markers after line 100),
             with UTF-8-else-cp1252 decoding, NFC and LF output, one process.
 
-Both write to the same kind of folder (/dev/shm when present) and are timed as
-best of three runs. Throughput per core is input megabytes (10^6 bytes) per CPU
-second (user+sys), which a busy machine disturbs less than wall time; both are
-printed. Ours also fsyncs every output file (crash-safe writes); the baseline
-does not.
+Both write to the same kind of folder (/dev/shm when present) and run
+alternately (common/benchlib.py: baseline, ours, ... 5 pairs after a warm-up
+pair); medians and spread are printed. Throughput per core is input
+megabytes (10^6 bytes) per CPU second (user+sys), which a busy machine
+disturbs less than wall time; both are printed. Ours also fsyncs every
+output file (crash-safe writes); the baseline does not. Fair: the baseline
+is the header/footer stripping a Python user would reach for
+(c-w/gutenberg's strip_headers) with the same decoding and NFC, one process
+on one core like ours, reading the same files from the same page cache.
 """
 import os
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import unicodedata
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(TOP, "tests", "fetch_gutenberg"))
+sys.path.insert(0, os.path.join(TOP, "common"))
+import benchlib  # noqa: E402
 
 # c-w/gutenberg's marker lists (the commonest entries).
 START_MARKERS = (
@@ -129,25 +133,6 @@ def gather(work):
     return raw, sum(os.path.getsize(p) for p in files), len(files), what
 
 
-def cpu_now():
-    """CPU seconds (user+sys) of this process and its waited-for children."""
-    me = resource.getrusage(resource.RUSAGE_SELF)
-    ch = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + ch.ru_utime + ch.ru_stime
-
-
-def best_of(runs, fn):
-    """(best wall seconds, best CPU seconds) over runs."""
-    best_wall = best_cpu = None
-    for _ in range(runs):
-        t0, c0 = time.perf_counter(), cpu_now()
-        fn()
-        wall, cpu = time.perf_counter() - t0, cpu_now() - c0
-        best_wall = wall if best_wall is None else min(best_wall, wall)
-        best_cpu = cpu if best_cpu is None else min(best_cpu, cpu)
-    return best_wall, best_cpu
-
-
 def main():
     tool = os.path.join(TOP, "bin", "fetch")
     base = "/dev/shm" if os.path.isdir("/dev/shm") else None
@@ -166,17 +151,17 @@ def main():
             os.makedirs(out_base)
             baseline_clean_dir(raw, out_base)
 
-        w_ours, c_ours = best_of(3, ours)
-        w_base, c_base = best_of(3, baseline)
         mb = nbytes / 1e6
         print(f"input: {nfiles} files, {mb:.1f} MB ({what})")
-        print("                                               wall s   CPU s   MB/s per core (CPU)")
-        print(f"ours      fetch clean (C, ICU)               {w_ours:8.3f} {c_ours:7.3f} "
-              f"{mb / c_ours:9.1f}")
-        print(f"baseline  c-w/gutenberg algorithm in Python {w_base:8.3f} {c_base:7.3f} "
-              f"{mb / c_base:9.1f}")
-        print(f"ratio     {c_base / c_ours:.1f}x the baseline's throughput per core "
-              f"({w_base / w_ours:.1f}x in wall time)")
+        benchlib.print_machine("1 (both are one process)")
+        base, mine = benchlib.alternate(lambda: benchlib.timed(baseline)[:2],
+                                        lambda: benchlib.timed(ours)[:2])
+        benchlib.result("fetch clean vs c-w/gutenberg algorithm in Python, per core",
+                        [mb / o["value"][1] for o in mine], [mb / b["value"][1] for b in base],
+                        "MB/s per CPU second", True, 1, baseline_name="python")
+        benchlib.result("fetch clean vs c-w/gutenberg algorithm in Python, wall",
+                        [mb / o["value"][0] for o in mine], [mb / b["value"][0] for b in base],
+                        "MB/s", True, 1, baseline_name="python")
 
 
 if __name__ == "__main__":

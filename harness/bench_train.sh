@@ -2,8 +2,8 @@
 # `make bench` for harness training: the CPU training step (forward with
 # saved activations, backward, attention-reconstruction loss, Adam) of
 # models/ct-small.json on random tokens, `harness train-bench`, against
-#   1. the OpenBLAS sgemm peak measured in the same run (`harness bench`'s
-#      baseline line),
+#   1. the OpenBLAS sgemm rate of the model's forward products, replayed by
+#      `harness bench` (its "sgemm replay" line),
 #   2. a PyTorch CPU training step of the same model, same threads and batch
 #      (harness/bench_torch_train.py), when Debian's python3-torch is installed.
 # PG19_BENCH_SECONDS (default 20) sets the timed seconds of each run.
@@ -21,9 +21,11 @@ c=$(PG19_BENCH_SECONDS=$secs bin/harness train-bench --model "$cfg" --batch "$ba
 echo "$c"
 tps=$(echo "$c" | rate)
 gf=$(echo "$c" | gflops)
-peak=$(bin/harness bench --model models/ct-tiny.json --seconds 1 --threads "$threads" |
-       sed -n 's/^baseline: .*: \([0-9.]*\) GFLOP\/s/\1/p')
-echo "baseline: OpenBLAS sgemm 2048^3, $threads threads: $peak GFLOP/s"
+# the sgemm reference: `harness bench`'s replay of the same model's forward
+# products (harness/bench.c; median of its alternating rounds)
+peak=$(bin/harness bench --model "$cfg" --seconds 1 --threads "$threads" --batch "$batch" |
+       sed -n 's/^sgemm replay.*: median \([0-9.]*\) GFLOP\/s.*/\1/p')
+echo "baseline: OpenBLAS sgemm replay of $cfg's forward products, $threads threads: $peak GFLOP/s"
 awk -v a="$gf" -v b="$peak" 'BEGIN { printf "ratio harness train / sgemm peak: %.2f\n", a / b }'
 
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then

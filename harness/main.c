@@ -23,6 +23,7 @@
 #include "common/progress.h"
 #include "harness/analyze_cmd.h"
 #include "harness/backend.h"
+#include "harness/bench.h"
 #include "harness/blas_check.h"
 #include "harness/eval_dist.h"
 #include "harness/eval.h"
@@ -530,64 +531,17 @@ static int cmd_init(const opts *o, pg_error *err)
     return rc;
 }
 
-/* Peak of OpenBLAS sgemm on this machine with all threads (its own
- * threading), square n = 2048. */
-static double sgemm_peak_gflops(int threads)
+/* `harness bench --device cuda|auto`: the forward through the backend, NLLs
+ * computed as `run` does, steady state (memories and compressed memory
+ * full); the GPU's baseline is its datasheet peak (scripts/gpu-check.sh). */
+static int bench_device(const opts *o, const pg_model *m, const pg_model_config *cfg,
+                        const pg_run_info *ri, pg_error *err)
 {
-    int n = 2048;
-    float *a = malloc(sizeof(float) * n * n), *b = malloc(sizeof(float) * n * n),
-          *c = malloc(sizeof(float) * n * n);
-    if (!a || !b || !c) {
-        free(a);
-        free(b);
-        free(c);
-        return 0.0;
-    }
-    for (size_t i = 0; i < (size_t)n * n; i++) {
-        a[i] = (float)((i * 7) % 13) * 0.01f;
-        b[i] = (float)((i * 5) % 11) * 0.01f;
-    }
-    openblas_set_num_threads(threads);
-    double best = 0.0;
-    for (int rep = 0; rep < 5; rep++) {
-        double t0 = pg_now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c,
-                    n);
-        double g = 2.0 * n * n * (double)n / (pg_now() - t0) / 1e9;
-        best = g > best ? g : best;
-    }
-    openblas_set_num_threads(1);
-    free(a);
-    free(b);
-    free(c);
-    return best;
-}
-
-/* bench's default batch: 2 on the CPU (as before), the backend's choice on a GPU */
-static int be_default_batch(const pg_backend_config *cfg)
-{
-    return cfg->device == PG_DEVICE_CPU ? 2 : 0;
-}
-
-static int cmd_bench(const opts *o, pg_error *err)
-{
-    pg_run_info ri;
-    memset(&ri, 0, sizeof ri);
-    pg_model_config c;
-    pg_model *m = NULL;
-    pg_backend *be = NULL;
-    opts oo = *o;
-    oo.has_seed = 1;
-    int rc = load_model(&oo, &m, &ri, &c, 1, err);
-    if (rc)
-        return rc;
-    int W = o->window ? o->window : c.window;
+    int W = o->window ? o->window : cfg->window, rc;
     char note[700];
-    if ((rc = pg_backend_open(m, &o->backend, o->batch ? o->batch : be_default_batch(&o->backend),
-                              4096, W, &be, note, sizeof note, err))) {
-        pg_model_free(m);
+    pg_backend *be = NULL;
+    if ((rc = pg_backend_open(m, &o->backend, o->batch, 4096, W, &be, note, sizeof note, err)))
         return rc;
-    }
     int B = be->n_slots;
     uint32_t *tok = malloc(sizeof *tok * (size_t)B * W * 2), *tgt = tok + (size_t)B * W;
     float *nll = malloc(sizeof *nll * (size_t)B * W);
@@ -599,23 +553,16 @@ static int cmd_bench(const opts *o, pg_error *err)
     uint64_t x = 12345;
     for (size_t i = 0; i < (size_t)B * W; i++) {
         x = x * 6364136223846793005ull + 1442695040888963407ull;
-        tok[i] = (uint32_t)((x >> 33) % (uint64_t)c.vocab_size);
-        tgt[i] = (uint32_t)((x >> 13) % (uint64_t)c.vocab_size);
+        tok[i] = (uint32_t)((x >> 33) % (uint64_t)cfg->vocab_size);
+        tgt[i] = (uint32_t)((x >> 13) % (uint64_t)cfg->vocab_size);
     }
     for (int b = 0; b < B; b++)
         lens[b] = W;
-    const char *core = openblas_get_corename();
-    const char *env = getenv("OPENBLAS_CORETYPE");
-    printf("machine: %d threads, OpenBLAS core %s (OPENBLAS_CORETYPE=%s)\n", pg_get_threads(),
-           core ? core : "?", env ? env : "unset");
-    if (be->gpu[0])
-        printf("device: %s, %s, %s%s%s\n", be->device, be->gpu, pg_precision_name(be->precision),
-               note[0] ? "; auto: " : "", note);
-    else if (note[0])
-        printf("device: cpu; auto: %s\n", note);
-    /* warm-up windows fill the memories (and the compressed memory), then
-     * time steady-state windows; NLLs computed as `run` does */
-    int warm = c.compressed_memory ? 2 + (c.compressed_memory * c.compression_rate) / W : 1;
+    printf("device: %s%s%s%s%s%s%s\n", be->device, be->gpu[0] ? ", " : "", be->gpu,
+           be->gpu[0] ? ", " : "", be->gpu[0] ? pg_precision_name(be->precision) : "",
+           note[0] ? "; auto: " : "", note);
+    int warm = cfg->compressed_memory ? 2 + (cfg->compressed_memory * cfg->compression_rate) / W
+                                      : 1;
     for (int i = 0; i < warm; i++)
         if ((rc = be->ops->forward_nll(be, tok, lens, tgt, nll, err)))
             goto done;
@@ -628,23 +575,42 @@ static int cmd_bench(const opts *o, pg_error *err)
         tokens += (uint64_t)B * W;
         steps++;
     }
-    double gf = (be->ops->flops(be) - f0) / t / 1e9;
     printf("harness forward: %s (%.1fM params), batch %d x window %d, %d windows: "
            "%.1f tokens/s, %.1f GFLOP/s\n",
-           c.name, ri.params / 1e6, B, W, steps, tokens / t, gf);
-    fflush(stdout);
-    if (be->gpu[0]) /* the GPU's baseline is its datasheet peak: gpu-check.sh */
-        goto done;
-    /* the sgemm baseline runs after the model so that OpenBLAS's own
-     * thread pool is not spinning while the model's OpenMP threads work */
-    double peak = sgemm_peak_gflops(pg_get_threads());
-    printf("baseline: OpenBLAS sgemm 2048^3, %d threads: %.1f GFLOP/s\n", pg_get_threads(), peak);
-    printf("ratio harness / sgemm peak: %.2f\n", peak > 0 ? gf / peak : 0.0);
+           cfg->name, ri->params / 1e6, B, W, steps, tokens / t,
+           (be->ops->flops(be) - f0) / t / 1e9);
 done:
     free(tok);
     free(nll);
     free(lens);
     pg_backend_free(be);
+    return rc;
+}
+
+static int cmd_bench(const opts *o, pg_error *err)
+{
+    pg_run_info ri;
+    memset(&ri, 0, sizeof ri);
+    pg_model_config c;
+    pg_model *m = NULL;
+    opts oo = *o;
+    oo.has_seed = 1;
+    int rc = load_model(&oo, &m, &ri, &c, 1, err);
+    if (rc)
+        return rc;
+    if (o->backend.device != PG_DEVICE_CPU) { /* --device cuda|auto */
+        rc = bench_device(o, m, &c, &ri, err);
+        pg_model_free(m);
+        return rc;
+    }
+    const char *core = openblas_get_corename();
+    const char *env = getenv("OPENBLAS_CORETYPE"), *wait = getenv("OMP_WAIT_POLICY");
+    printf("machine: %d threads, OpenBLAS core %s (OPENBLAS_CORETYPE=%s), OMP_WAIT_POLICY=%s; "
+           "%s: %.1fM params\n",
+           pg_get_threads(), core ? core : "?", env ? env : "unset", wait ? wait : "unset",
+           c.name, ri.params / 1e6);
+    rc = pg_bench_forward(m, o->batch ? o->batch : 2, o->window ? o->window : c.window,
+                          o->seconds, stdout, err);
     pg_model_free(m);
     return rc;
 }

@@ -406,8 +406,8 @@ struct pg_state {
     float *usage_part;        /* [B, H, n_m] */
     float *scratch;           /* per thread: qu, qv [W, dh]; ac, bd [W, span] */
     size_t scratch_per_thread;
-    /* per thread, for compression: [n_m+W, d] x3, [d, d], [n_m+W], [n_m+W, HD] x2 */
-    float *comp_in, *comp_out, *comp_gather, *comp_w, *comp_usage, *comp_k, *comp_v;
+    /* per thread, for compression: [n_m+W, d] x3, [n_m+W], [n_m+W, HD] x2 */
+    float *comp_in, *comp_out, *comp_gather, *comp_usage, *comp_k, *comp_v;
     int *comp_idx;            /* per thread [n_m+W] */
     float *logits;            /* [B*W, V] */
     /* per slot: first row in x, first row in k/v, rows in k/v, first new row in k/v */
@@ -451,12 +451,12 @@ int pg_state_new(const pg_model *m, int n_slots, int window, pg_state **out, pg_
         B * W * d, B * W * d, B * W * hd, B * W * hd, B * W * (size_t)c->d_ff,
         B * span * hd, B * span * hd, span * d, L * span * hd,
         B * (size_t)c->n_head * nm, nt * s->scratch_per_thread,
-        nt * (nm + W) * d, nt * (nm + W) * d, nt * (nm + W) * d, nt * d * d, nt * (nm + W),
+        nt * (nm + W) * d, nt * (nm + W) * d, nt * (nm + W) * d, nt * (nm + W),
         nt * (nm + W) * hd, nt * (nm + W) * hd,
         B * W * (size_t)c->vocab_size};
     float **ptrs[] = {&s->mem, &s->kmem, &s->vmem, &s->kcm, &s->vcm, &s->usage, &s->x, &s->ln,
                       &s->q, &s->att, &s->ff, &s->k, &s->v, &s->pos, &s->r, &s->usage_part,
-                      &s->scratch, &s->comp_in, &s->comp_out, &s->comp_gather, &s->comp_w,
+                      &s->scratch, &s->comp_in, &s->comp_out, &s->comp_gather,
                       &s->comp_usage, &s->comp_k, &s->comp_v, &s->logits};
     size_t n = sizeof sizes / sizeof sizes[0], total = 0;
     for (size_t i = 0; i < n; i++)
@@ -554,10 +554,28 @@ typedef struct segs {
     const int *out0;       /* first output row of each segment; NULL: row0 */
 } segs;
 
+/* y[n] += b[n], then max(y, 0) when relu: one vectorised pass over a row
+ * chunk while it is in cache (the W1 product's bias and ReLU). */
+static void add_bias_row(float *restrict y, const float *restrict b, int n, int relu)
+{
+    if (relu) {
+#pragma omp simd
+        for (int i = 0; i < n; i++) {
+            float v = y[i] + b[i];
+            y[i] = v > 0.0f ? v : 0.0f;
+        }
+    } else {
+#pragma omp simd
+        for (int i = 0; i < n; i++)
+            y[i] += b[i];
+    }
+}
+
 /* out[r, N] (+)= in[r, K] W[N, K]^T (+ bias[N]) for the rows r of every
  * segment; accumulate adds to out. */
-static void matmul_segs(job *j, float *out, int ldo, const float *in, int ldi, const float *w,
-                        const float *bias, segs sg, int K, int N, int accumulate)
+static void matmul_segs_act(job *j, float *out, int ldo, const float *in, int ldi,
+                            const float *w, const float *bias, segs sg, int K, int N,
+                            int accumulate, int relu)
 {
     int nchunks = (N + MATMUL_CHUNK - 1) / MATMUL_CHUNK, ntask = sg.n * nchunks;
     for (int i = 0; i < sg.n; i++)
@@ -574,9 +592,14 @@ static void matmul_segs(job *j, float *out, int ldo, const float *in, int ldi, c
                     accumulate ? 1.0f : 0.0f, o + n0, ldo);
         if (bias)
             for (int t = 0; t < T; t++)
-                for (int n = n0; n < n1; n++)
-                    o[(size_t)t * ldo + n] += bias[n];
+                add_bias_row(o + (size_t)t * ldo + n0, bias + n0, n1 - n0, relu);
     }
+}
+
+static void matmul_segs(job *j, float *out, int ldo, const float *in, int ldi, const float *w,
+                        const float *bias, segs sg, int K, int N, int accumulate)
+{
+    matmul_segs_act(j, out, ldo, in, ldi, w, bias, sg, K, N, accumulate, 0);
 }
 
 /* One segment of T rows starting at row 0. */
@@ -597,22 +620,75 @@ static void layernorm(const job *j, float *out, const float *in, const float *w,
         const float *x = in + (size_t)t * d;
         float *y = out + (size_t)t * d;
         float mean = 0.0f, var = 0.0f;
+#pragma omp simd reduction(+ : mean)
         for (int i = 0; i < d; i++)
             mean += x[i];
         mean /= (float)d;
+#pragma omp simd reduction(+ : var)
         for (int i = 0; i < d; i++)
             var += (x[i] - mean) * (x[i] - mean);
         var /= (float)d;
         float rstd = 1.0f / sqrtf(var + eps);
+#pragma omp simd
         for (int i = 0; i < d; i++)
             y[i] = (x[i] - mean) * rstd * w[i] + b[i];
     }
 }
 
-static void relu(float *x, size_t n)
+/* exp(x) for x <= 0 (softmax after subtracting the row maximum), written so
+ * that the compiler vectorises it (libm's expf is a call per element):
+ * x = n ln2 + r, |r| <= ln2/2, exp(r) by Cephes' degree-6 polynomial
+ * (about 1 ulp), times 2^n built in the exponent bits; below -87.3 (where
+ * expf underflows to denormals) it returns 0. */
+static inline float exp_nonpos(float x)
 {
-    for (size_t i = 0; i < n; i++)
-        x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+    float xc = x < -87.3f ? -87.3f : x;
+    float t = xc * 1.44269504f + magic;
+    float n = t - magic;
+    float r = xc - n * 0.693359375f + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    union { float f; uint32_t u; } tb = {t}, sc;
+    /* 2^n, n >= -126 (unsigned: a NaN input must not be a signed overflow) */
+    sc.u = (tb.u - 0x4B400000u + 127u) << 23;
+    return x < -87.3f ? 0.0f : p * sc.f;
+}
+
+/* One attention row in place: s_j = (ac_j + bd_j) * scale for j <= last,
+ * then softmax over them; entries after `last` (masked) become 0.
+ * Vectorised (OpenMP simd) with versions for AVX-512, AVX2 and the base
+ * ISA; the result depends on the version the CPU runs, never on threads or
+ * batching. */
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void softmax_row(float *restrict row, const float *restrict bd, int last, int K,
+                        float scale)
+{
+    float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+    for (int j = 0; j <= last; j++) {
+        float v = (row[j] + bd[j]) * scale;
+        row[j] = v;
+        mx = v > mx ? v : mx;
+    }
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int j = 0; j <= last; j++) {
+        float e = exp_nonpos(row[j] - mx);
+        row[j] = e;
+        sum += e;
+    }
+    float inv = 1.0f / sum;
+#pragma omp simd
+    for (int j = 0; j <= last; j++)
+        row[j] *= inv;
+    for (int j = last + 1; j < K; j++)
+        row[j] = 0.0f;
 }
 
 /* Relative multi-head attention of one slot and one head.
@@ -642,25 +718,8 @@ static void attention_head(const float *q, const float *k, const float *v, const
                 bd, K);
     float scale = 1.0f / sqrtf((float)dh);
     for (int i = 0; i < L; i++) {
-        float *row = ac + (size_t)i * K;
-        const float *bdrow = bd + (size_t)i * K;
-        int last = M + i; /* causal: keys 0..M+i */
-        const float *shifted = bdrow + (L - 1 - i);
-        float mx = -INFINITY;
-        for (int j = 0; j <= last; j++)
-            row[j] = (row[j] + shifted[j]) * scale;
-        for (int j = 0; j <= last; j++)
-            mx = row[j] > mx ? row[j] : mx;
-        float sum = 0.0f;
-        for (int j = 0; j <= last; j++) {
-            row[j] = expf(row[j] - mx);
-            sum += row[j];
-        }
-        float inv = 1.0f / sum;
-        for (int j = 0; j <= last; j++)
-            row[j] *= inv;
-        for (int j = last + 1; j < K; j++)
-            row[j] = 0.0f;
+        /* causal: keys 0..M+i; row L-1-i of bd is the relative shift */
+        softmax_row(ac + (size_t)i * K, bd + (size_t)i * K + (L - 1 - i), M + i, K, scale);
     }
     /* out[L, dh] = p[L, K] v[K, dh] */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L, dh, K, 1.0f, ac, K, v, HD, 0.0f,
@@ -687,27 +746,22 @@ static void compress_block(job *j, const pg_model_config *cfg, const pg_layer_pa
         /* out[j] = b + sum_t W[:, :, t] x[p_t(j)]; plain conv: p_t(j) = j c + t;
          * dilated: p_t(j) = j c + c-1 - (c-1-t) D, zero where p < 0 (that is a
          * conv1d with stride c, dilation D and (c-1)(D-1) zeros of left
-         * padding). */
+         * padding). As one product over K = d c with the weights as stored
+         * ([d, d, c] is [d, d c] with column i c + t): out = X W^T + b where
+         * X[j, i c + t] = x[p_t(j), i]. */
         int D = cfg->compression == PG_COMPRESS_CONV ? 1 : cfg->dilation;
-        float *gathered = s->comp_gather + (size_t)tid * rows * d;
-        float *wt = s->comp_w + (size_t)tid * d * d;
+        float *X = s->comp_gather + (size_t)tid * rows * d; /* [g, d c] */
         for (int jj = 0; jj < g; jj++)
-            memcpy(out + (size_t)jj * d, lp->cb, sizeof(float) * (size_t)d);
-        for (int t = 0; t < c; t++) {
-            for (int o = 0; o < d; o++) /* W_t[o, i] = W[o, i, t] */
-                for (int i = 0; i < d; i++)
-                    wt[(size_t)o * d + i] = lp->cw[((size_t)o * d + i) * c + t];
-            for (int jj = 0; jj < g; jj++) {
+            for (int t = 0; t < c; t++) {
                 long p = cfg->compression == PG_COMPRESS_CONV
                              ? (long)jj * c + t
                              : (long)jj * c + (c - 1) - (long)(c - 1 - t) * D;
-                if (p >= 0)
-                    memcpy(gathered + (size_t)jj * d, in + (size_t)p * d, sizeof(float) * d);
-                else
-                    memset(gathered + (size_t)jj * d, 0, sizeof(float) * d);
+                float *x = X + (size_t)jj * d * c + t;
+                const float *src = in + (size_t)(p >= 0 ? p : 0) * d;
+                for (int i = 0; i < d; i++)
+                    x[(size_t)i * c] = p >= 0 ? src[i] : 0.0f;
             }
-            matmul(j, out, d, gathered, d, wt, NULL, g, d, d, 1);
-        }
+        matmul(j, out, d, X, d * c, lp->cw, lp->cb, g, d * c, d, 0);
         break;
     }
     case PG_COMPRESS_MAX_POOL:
@@ -927,8 +981,7 @@ static void forward_job(job *j)
         matmul_segs(j, s->x, d, s->att, HD, lp->wo, NULL, rows, HD, d, 1);
         /* x += W2 relu(W1 LN2(x) + b1) + b2 */
         layernorm(j, ln, x, lp->ln2_w, lp->ln2_b, T, d, c->ln_eps);
-        matmul_segs(j, s->ff, c->d_ff, s->ln, d, lp->w1, lp->b1, rows, d, c->d_ff, 0);
-        relu(s->ff + r0 * c->d_ff, (size_t)T * c->d_ff);
+        matmul_segs_act(j, s->ff, c->d_ff, s->ln, d, lp->w1, lp->b1, rows, d, c->d_ff, 0, 1);
         matmul_segs(j, s->x, d, s->ff, c->d_ff, lp->w2, lp->b2, rows, c->d_ff, d, 1);
     }
     /* logits[T, V] = LNf(x) E^T */

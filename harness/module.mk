@@ -40,7 +40,7 @@ HARNESS_LIBS := -lopenblas -ljansson -lm -fopenmp $(SHARD_READER_LIBS) $(MPI_LIB
                 $(HARNESS_BACKEND_LIBS)
 
 TOOLS += harness
-harness_SRCS := $(HARNESS_LIB_SRCS) harness/analyze_cmd.c harness/main.c
+harness_SRCS := $(HARNESS_LIB_SRCS) harness/analyze_cmd.c harness/bench.c harness/main.c
 harness_LIBS := $(HARNESS_LIBS)
 
 UNIT_TESTS += harness_test
@@ -52,7 +52,7 @@ UNIT_TESTS += harness_dist_test
 harness_dist_test_SRCS := harness/dist.c tests/harness/test_dist.c
 harness_dist_test_LIBS := $(MPI_LIBS)
 
-BENCHES += "harness/bench.sh" "harness/bench_train.sh" "harness/bench_gpu.sh"
+BENCHES += "$(PYTHON) harness/bench.py" "harness/bench_train.sh" "harness/bench_gpu.sh"
 
 # The harness objects use OpenMP pragmas.
 $(BUILD)/obj/harness/%.o: CFLAGS += -fopenmp

@@ -1,15 +1,23 @@
 #!/usr/bin/env python3
 """`make bench` entry: encode throughput of `tokenize encode --lines` against
 the baseline `spm_encode --output_format=id` (Debian package sentencepiece),
-the same model and the same text, run side by side, with the ids compared.
+the same model and the same text, the ids compared.
 
-Text: every raw Gutenberg text under $PG19_TEST_CORPUS (about 50 MB), else the
-demo books under data/demo/pg19. Model: 8,000 pieces trained by `tokenize
-train` on an 8 MB sample of that text (cached in build/bench/).
+Model: the 32,000-piece vocabulary the harness models use, trained by
+`tokenize train` on the training books of the shared corpus
+($PG19_TEST_CORPUS/pg19-sample/train, never its validation or test books;
+--sample-bytes 32 MB to keep the first run short) and cached in
+build/bench/ under a hash of the book list and options, so reruns reuse it.
+Without the corpus: 8,000 pieces trained on the demo books (data/demo/pg19).
 
-Each run is repeated five times and the fastest kept. Reports wall MB/s
-and per-core MB/s (bytes over user+sys CPU seconds) for
-spm_encode (1 thread), ours with 1 thread and with 2 threads, and the ratios.
+Text: the raw Gutenberg texts under $PG19_TEST_CORPUS, whole files in order
+until PG19_BENCH_TOKENIZE_MB (default 16) megabytes, else the demo books.
+
+Runs alternate (common/benchlib.py): spm_encode (one thread), then ours with
+1 and with 2 threads, 5 rounds after a warm-up round; medians and spread of
+wall MB/s and per-core MB/s (bytes over user+sys CPU seconds). Fair: both
+read the same file and write ids to a file; spm_encode is single-threaded,
+so the per-core ratio of ours on 1 thread is the like-for-like one.
 Ids: lines identical, lines that are the same pieces in another order (exact
 score ties that SentencePiece breaks by float rounding), other lines (must be
 0). Then the per-word memo check over the whole text: `tokenize verify`
@@ -19,37 +27,52 @@ import glob
 import hashlib
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
-import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(TOP, "bin")
 WORK = os.path.join(TOP, "build", "bench")
+sys.path.insert(0, os.path.join(TOP, "common"))
+import benchlib  # noqa: E402
+
+TRAIN_SAMPLE = 32_000_000
 
 
-REPEATS = 5  # the best of five: the machine is shared, timings are noisy
+def train_model(corpus):
+    """The cached 32k model (or 8k on the demo books); returns its path."""
+    train = os.path.join(corpus, "pg19-sample") if corpus else None
+    if train and os.path.isdir(os.path.join(train, "train")):
+        vocab = 32000
+    else:
+        train, vocab = os.path.join(TOP, "data", "demo", "pg19"), 8000
+    books = sorted(glob.glob(os.path.join(train, "train", "*.txt")))
+    if not books:
+        return None, None
+    key = hashlib.sha256()
+    for b in books:
+        key.update(f"{os.path.basename(b)} {os.path.getsize(b)}\n".encode())
+    key.update(f"{vocab} {TRAIN_SAMPLE}".encode())
+    model = os.path.join(WORK, f"train-{vocab // 1000}k-{key.hexdigest()[:16]}.model")
+    if not os.path.exists(model):
+        print(f"training the {vocab}-piece model on {len(books)} training books (cached)...",
+              flush=True)
+        os.makedirs(WORK, exist_ok=True)
+        subprocess.run([os.path.join(BIN, "tokenize"), "train", "--corpus", train, "--split",
+                        "train", "--vocab-size", str(vocab), "--sample-bytes", str(TRAIN_SAMPLE),
+                        "-o", model], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+    return model, f"{vocab} pieces, trained on {len(books)} training books of {train}"
 
 
-def timed(args, stdin=None, stdout=None):
-    best = None
-    for _ in range(REPEATS):
-        for f in (stdin, stdout):
-            if f is not None:
-                f.seek(0)
-        if stdout is not None:
-            stdout.truncate()
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t0 = time.monotonic()
-        subprocess.run(args, stdin=stdin, stdout=stdout, stderr=subprocess.DEVNULL, check=True)
-        wall = time.monotonic() - t0
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        if best is None or wall < best[0]:
-            best = (wall, cpu)
-    return best
+def run(args, stdin_path, stdout_path):
+    """(wall s, CPU s) of one run."""
+    with open(stdout_path, "wb") as fout, \
+            (open(stdin_path, "rb") if stdin_path else open(os.devnull, "rb")) as fin:
+        wall, cpu, _ = benchlib.timed(lambda: subprocess.run(
+            args, stdin=fin, stdout=fout, stderr=subprocess.DEVNULL, check=True))
+    return wall, cpu
 
 
 def main():
@@ -72,35 +95,46 @@ def main():
     shutil.rmtree(books, ignore_errors=True)
     os.makedirs(os.path.join(books, "train"))
     text = os.path.join(WORK, "text.txt")
-    digest = hashlib.sha256()
+    limit = float(os.environ.get("PG19_BENCH_TOKENIZE_MB", "16")) * 1e6
     with open(text, "wb") as out:
         for i, f in enumerate(files, 1):
+            if out.tell() >= limit:
+                files = files[:i - 1]
+                break
             data = open(f, "rb").read()
             out.write(data)
-            digest.update(data)
             os.symlink(os.path.abspath(f), os.path.join(books, "train", f"{i}.txt"))
     size = os.path.getsize(text)
-    # the model is cached per text, so a run on other text trains its own
-    model = os.path.join(WORK, f"bench-8k-{digest.hexdigest()[:16]}.model")
-    if not os.path.exists(model):
-        subprocess.run([os.path.join(BIN, "tokenize"), "train", "--corpus", books,
-                        "--vocab-size", "8000", "--sample-bytes", "8000000", "-o", model],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    print(f"text: {len(files)} files, {size / 1e6:.1f} MB; model {model}")
+    model, what = train_model(corpus)
+    if not model:
+        print("bench: no training books (set PG19_TEST_CORPUS or run make demo)")
+        return 1
+    print(f"text: {len(files)} files, {size / 1e6:.1f} MB; model {what} ({model})")
+    benchlib.print_machine("spm_encode 1; tokenize encode 1 and 2")
 
-    runs = {}
-    with open(text, "rb") as fin, open(os.path.join(WORK, "spm.ids"), "wb") as fout:
-        runs["spm_encode"] = timed([spm, "--model", model, "--output_format=id"], stdin=fin, stdout=fout)
+    def spm_run():
+        return run([spm, "--model", model, "--output_format=id"], text,
+                   os.path.join(WORK, "spm.ids"))
+
+    def ours_run():
+        out = {}
+        for threads in (1, 2):
+            out[threads] = run([os.path.join(BIN, "tokenize"), "encode", "--model", model,
+                                "--lines", "--threads", str(threads), text], None,
+                               os.path.join(WORK, f"ours{threads}.ids"))
+        return out
+
+    base, ours = benchlib.alternate(spm_run, ours_run, label="spm_encode / tokenize encode")
+    mb = size / 1e6
+    spm_wall = [mb / b["value"][0] for b in base]
+    spm_core = [mb / b["value"][1] for b in base]
     for threads in (1, 2):
-        with open(os.path.join(WORK, f"ours{threads}.ids"), "wb") as fout:
-            runs[f"tokenize encode, {threads} thread{'s' if threads > 1 else ''}"] = timed(
-                [os.path.join(BIN, "tokenize"), "encode", "--model", model, "--lines",
-                 "--threads", str(threads), text], stdout=fout)
-    base_wall, base_cpu = runs["spm_encode"]
-    print(f"{'run':<28} {'wall s':>8} {'cpu s':>8} {'MB/s wall':>10} {'MB/s/core':>10} {'x spm wall':>11} {'x spm/core':>11}")
-    for name, (wall, cpu) in runs.items():
-        print(f"{name:<28} {wall:8.2f} {cpu:8.2f} {size / wall / 1e6:10.2f} {size / cpu / 1e6:10.2f} "
-              f"{base_wall / wall:11.2f} {base_cpu / cpu:11.2f}")
+        wall = [mb / o[threads][0] for o in ours]
+        core = [mb / o[threads][1] for o in ours]
+        benchlib.result(f"tokenize encode {threads} thread(s) vs spm_encode, wall", wall,
+                        spm_wall, "MB/s", True, baseline_name="spm_encode")
+        benchlib.result(f"tokenize encode {threads} thread(s) vs spm_encode, per core", core,
+                        spm_core, "MB/s per core", True, baseline_name="spm_encode")
 
     spm_lines = open(os.path.join(WORK, "spm.ids"), "rb").read().split(b"\n")
     text_lines = open(text, "rb").read().split(b"\n")

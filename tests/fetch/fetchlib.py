@@ -93,7 +93,8 @@ def make_bucket(root, books=None, sizes=(500, 30000)):
 class Server:
     """gcs_server.py in a subprocess on 127.0.0.1, stopped on exit."""
 
-    def __init__(self, root, faults=None, page_size=1000, no_range=False, rate=0, workdir=None, log=True):
+    def __init__(self, root, faults=None, page_size=1000, no_range=False, rate=0, workdir=None, log=True,
+                 backlog=None):
         self.workdir = workdir or tempfile.mkdtemp(prefix="pg19-srv-")
         self.log = os.path.join(self.workdir, "requests.jsonl")
         args = [PY, os.path.join(HERE, "gcs_server.py"), root, "--page-size", str(page_size)]
@@ -108,6 +109,8 @@ class Server:
             args.append("--no-range")
         if rate:
             args += ["--rate", str(rate)]
+        if backlog:
+            args += ["--backlog", str(backlog)]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         line = self.proc.stdout.readline().decode()
         if not line.startswith("PORT "):

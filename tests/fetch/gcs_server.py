@@ -25,7 +25,9 @@ next fault in the list, a fault ending in "*" stays forever. Fault kinds:
   endless          (LIST only) every page has a nextPageToken, past the end
   flood:N          (LIST only) every page has N made-up objects and a next page
 Every request is appended to --log as a JSON line (t, path, range, fault).
-With --port 0 the chosen port is printed as "PORT n" on stdout.
+With --port 0 the chosen port is printed as "PORT n" on stdout. --backlog N
+(default 5, Python's) is for benchmarks, where 16 parallel clients overflow
+a listen queue of 5.
 """
 import argparse
 import base64
@@ -267,10 +269,14 @@ def main():
     ap.add_argument("--no-range", action="store_true")
     ap.add_argument("--rate", type=float, default=0, help="bytes/s per response (0 = unlimited)")
     ap.add_argument("--log")
+    ap.add_argument("--backlog", type=int, default=5, help="listen backlog (benchmarks: large)")
     a = ap.parse_args()
     bucket = Bucket(a.root, a.bucket)
     handler = make_handler(bucket, Faults(a.faults), a.page_size, not a.no_range, a.rate, a.log)
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", a.port), handler)
+    class Server(http.server.ThreadingHTTPServer):
+        request_queue_size = a.backlog
+
+    srv = Server(("127.0.0.1", a.port), handler)
     srv.daemon_threads = True
     print(f"PORT {srv.server_address[1]}", flush=True)
     try:

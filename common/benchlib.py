@@ -1,0 +1,123 @@
+"""benchlib.py - what every `make bench` entry shares.
+
+A benchmark compares ours with a named baseline. On a machine shared with
+other work, two timings taken minutes apart measure the load as much as the
+code, so every entry here:
+  - runs baseline and ours alternately (B A B A ..., PG19_BENCH_PAIRS pairs,
+    at least 5) after one warm-up pair that is not counted,
+  - reports medians with the spread (min .. max), and the ratio as the median
+    of the per-pair ratios (each pair ran under about the same load),
+  - prints the machine once: CPU model, cores, load, the OpenBLAS kernel and
+    the threads the entry uses.
+Every entry ends with one line per comparison,
+  RESULT <entry> | ours <median> (<min> .. <max>) <unit> | baseline ... | ratio ...
+so that the table of a whole `make bench` is `grep ^RESULT`.
+"""
+import ctypes
+import ctypes.util
+import os
+import resource
+import statistics
+import time
+
+MIN_PAIRS = 5
+
+
+def n_pairs():
+    """Pairs to run: PG19_BENCH_PAIRS (at least MIN_PAIRS)."""
+    try:
+        n = int(os.environ.get("PG19_BENCH_PAIRS", str(MIN_PAIRS)))
+    except ValueError:
+        n = MIN_PAIRS
+    return max(MIN_PAIRS, n)
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+def openblas_core():
+    """The kernel OpenBLAS picks in this process's environment (it reads
+    OPENBLAS_CORETYPE when loaded), through openblas_get_corename."""
+    for name in ("libopenblas.so.0", ctypes.util.find_library("openblas")):
+        if not name:
+            continue
+        try:
+            lib = ctypes.CDLL(name)
+            lib.openblas_get_corename.restype = ctypes.c_char_p
+            return lib.openblas_get_corename().decode()
+        except (OSError, AttributeError):
+            continue
+    return "OpenBLAS not found"
+
+
+def print_machine(threads, extra=""):
+    """Prints the machine line, once per entry."""
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    ct = os.environ.get("OPENBLAS_CORETYPE", "unset")
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, load average {load}; "
+          f"OpenBLAS core {openblas_core()} (OPENBLAS_CORETYPE={ct}); threads: {threads}"
+          + (f"; {extra}" if extra else ""), flush=True)
+
+
+def cpu_seconds():
+    """User + system CPU seconds of this process and its waited-for children."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    ch = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + ch.ru_utime + ch.ru_stime
+
+
+def timed(fn):
+    """Runs fn(); returns (wall seconds, CPU seconds, fn's result)."""
+    t0, c0 = time.perf_counter(), cpu_seconds()
+    out = fn()
+    return time.perf_counter() - t0, cpu_seconds() - c0, out
+
+
+def alternate(baseline, ours, pairs=None, warmup=True, label=""):
+    """Runs baseline() and ours() alternately, `pairs` times each after one
+    uncounted warm-up pair. Each returns a dict of measurements (or a
+    number, stored as "value"). Returns (baseline list, ours list)."""
+    pairs = pairs or n_pairs()
+    base, mine = [], []
+    for i in range(-1 if warmup else 0, pairs):
+        b = baseline()
+        o = ours()
+        if i >= 0:
+            base.append(b if isinstance(b, dict) else {"value": b})
+            mine.append(o if isinstance(o, dict) else {"value": o})
+        if label:
+            print(f"  {label}: pair {i + 1}/{pairs}" if i >= 0 else f"  {label}: warm-up pair done",
+                  flush=True)
+    return base, mine
+
+
+def spread(values):
+    """(median, min, max)."""
+    return statistics.median(values), min(values), max(values)
+
+
+def fmt(values, digits=2):
+    m, lo, hi = spread(values)
+    return f"{m:.{digits}f} ({lo:.{digits}f} .. {hi:.{digits}f})"
+
+
+def result(entry, ours, baseline, unit, higher_is_better, digits=2, baseline_name="baseline"):
+    """Prints the RESULT line of one comparison. ours and baseline are the
+    per-pair values (same length, pair i ran back to back); the ratio is
+    ours/baseline for rates and baseline/ours for times, so > 1 means ours
+    is faster; its median is over the per-pair ratios. Returns the median
+    ratio."""
+    ratios = [(o / b if higher_is_better else b / o) if o > 0 and b > 0 else 0.0
+              for o, b in zip(ours, baseline)]
+    print(f"RESULT {entry} | ours {fmt(ours, digits)} {unit} | {baseline_name} "
+          f"{fmt(baseline, digits)} {unit} | ratio {fmt(ratios)} (> 1: ours faster; "
+          f"median of {len(ratios)} pairs)", flush=True)
+    return statistics.median(ratios)
