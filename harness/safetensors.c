@@ -325,7 +325,18 @@ done:
     return rc;
 }
 
-int pg_safetensors_save(const pg_model *m, const char *path, pg_error *err)
+/* fp32 -> bf16, round to nearest even; NaN stays NaN (quiet) */
+static uint16_t to_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7F800000u) == 0x7F800000u && (u & 0x007FFFFFu))
+        return (uint16_t)((u >> 16) | 0x40);
+    return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+
+int pg_safetensors_save_as(const pg_model *m, const char *path, int bf16,
+                           const uint8_t *vocab_sha, pg_error *err)
 {
     int nt = pg_model_tensors(m, NULL, 0);
     pg_tensor_info *info = calloc((size_t)nt, sizeof *info);
@@ -333,7 +344,7 @@ int pg_safetensors_save(const pg_model *m, const char *path, pg_error *err)
     char *hdr = NULL;
     int rc = PG_ENOMEM;
     if (!info || !root) {
-        pg_fail(err, PG_ENOMEM, "%s: out of memory", path);
+        pg_fail(err, rc, "%s: out of memory", path);
         goto done;
     }
     pg_model_tensors(m, info, nt);
@@ -342,23 +353,29 @@ int pg_safetensors_save(const pg_model *m, const char *path, pg_error *err)
         json_t *shape = json_array();
         for (int k = 0; k < info[i].ndim; k++)
             json_array_append_new(shape, json_integer(info[i].shape[k]));
-        json_t *t = json_pack("{s:s, s:o, s:[I, I]}", "dtype", "F32", "shape", shape,
-                              "data_offsets", (json_int_t)off,
-                              (json_int_t)(off + info[i].numel * 4));
+        size_t es = bf16 ? 2 : 4;
+        json_t *t = json_pack("{s:s, s:o, s:[I, I]}", "dtype", bf16 ? "BF16" : "F32", "shape",
+                              shape, "data_offsets", (json_int_t)off,
+                              (json_int_t)(off + info[i].numel * es));
         if (!t || json_object_set_new(root, info[i].name, t)) {
-            pg_fail(err, PG_ENOMEM, "%s: out of memory", path);
+            pg_fail(err, rc, "%s: out of memory", path);
             goto done;
         }
-        off += info[i].numel * 4;
+        off += info[i].numel * es;
     }
-    json_object_set_new(root, "__metadata__",
-                        json_pack("{s:s, s:s}", "format", "pt", "model", m->cfg.name));
+    json_t *meta = json_pack("{s:s, s:s}", "format", "pt", "model", m->cfg.name);
+    if (meta && vocab_sha) {
+        char hex[65];
+        pg_hex(vocab_sha, 32, hex);
+        json_object_set_new(meta, "vocab_sha256", json_string(hex));
+    }
+    json_object_set_new(root, "__metadata__", meta);
     hdr = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (!hdr) {
-        pg_fail(err, PG_ENOMEM, "%s: out of memory", path);
+        pg_fail(err, rc, "%s: out of memory", path);
         goto done;
     }
-    size_t hl = strlen(hdr), padded = (hl + 7) / 8 * 8; /* pad with spaces to 8 bytes */
+    size_t hl = strlen(hdr), padded = (hl + 7) / 8 * 8;
     pg_atomic_file af;
     if ((rc = pg_atomic_open(&af, path, err)))
         goto done;
@@ -368,8 +385,17 @@ int pg_safetensors_save(const pg_model *m, const char *path, pg_error *err)
     int ok = fwrite(lenb, 1, 8, af.fp) == 8 && fwrite(hdr, 1, hl, af.fp) == hl;
     for (size_t i = hl; ok && i < padded; i++)
         ok = fputc(' ', af.fp) != EOF;
-    for (int i = 0; ok && i < nt; i++)
-        ok = fwrite(info[i].data, 4, info[i].numel, af.fp) == info[i].numel;
+    for (int i = 0; ok && i < nt; i++) {
+        if (!bf16) { /* little-endian host (the loader assumes it too) */
+            ok = fwrite(info[i].data, 4, info[i].numel, af.fp) == info[i].numel;
+            continue;
+        }
+        for (size_t j = 0; ok && j < info[i].numel; j++) {
+            uint16_t b = to_bf16(info[i].data[j]);
+            uint8_t le[2] = {(uint8_t)(b & 0xFF), (uint8_t)(b >> 8)};
+            ok = fwrite(le, 1, 2, af.fp) == 2;
+        }
+    }
     if (!ok) {
         pg_atomic_abort(&af);
         rc = pg_fail(err, PG_EIO, "%s: write: %s", path, strerror(errno));
@@ -381,4 +407,9 @@ done:
     json_decref(root);
     free(info);
     return rc;
+}
+
+int pg_safetensors_save(const pg_model *m, const char *path, pg_error *err)
+{
+    return pg_safetensors_save_as(m, path, 0, NULL, err);
 }

@@ -26,5 +26,10 @@ int pg_safetensors_load(pg_model *m, const char *path, uint8_t vocab_sha256[32],
                         int *has_vocab, pg_error *err);
 /* Writes every tensor of m as F32 (crash-safe: temp, fsync, rename). */
 int pg_safetensors_save(const pg_model *m, const char *path, pg_error *err);
+/* The same as F32 or (bf16 != 0) BF16, naming the vocabulary's SHA-256 in
+ * the metadata when vocab_sha is given (`harness run` then checks it against
+ * the shards it reads). */
+int pg_safetensors_save_as(const pg_model *m, const char *path, int bf16,
+                           const uint8_t *vocab_sha, pg_error *err);
 
 #endif

@@ -421,9 +421,6 @@ static size_t state_size(uint64_t n_params, uint64_t G, uint64_t slot_floats)
 
 /* ------------------------------------------------------------ the run */
 
-static int save_weights(const pg_model *m, const char *path, const uint8_t *vocab_sha, int bf16,
-                        pg_error *err);
-
 typedef struct trainer {
     pg_dist dist;
     run_cfg rc;
@@ -594,7 +591,7 @@ static int save_checkpoint(trainer *t, pg_error *err)
         }
         fclose(pf);
     }
-    if ((rc = save_weights(t->m, wpath, pg_shard_source_vocab_sha256(t->train_src), 0, err))) {
+    if ((rc = pg_safetensors_save_as(t->m, wpath, 0, pg_shard_source_vocab_sha256(t->train_src), err))) {
         free(all);
         return rc;
     }
@@ -1204,92 +1201,6 @@ done:
 /* ---------------------------------------------------------- train-export */
 
 /* f32 -> bf16, round to nearest even; NaN stays NaN */
-static uint16_t to_bf16(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    if ((u & 0x7F800000u) == 0x7F800000u && (u & 0x007FFFFFu))
-        return (uint16_t)((u >> 16) | 0x40);
-    return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
-}
-
-/* Writes the weights of m as F32 or BF16 safetensors (crash-safe), with the
- * vocabulary's SHA-256 in the metadata when given (`harness run` then checks
- * it against the shards it reads). */
-static int save_weights(const pg_model *m, const char *path, const uint8_t *vocab_sha, int bf16,
-                        pg_error *err)
-{
-    int nt = pg_model_tensors(m, NULL, 0);
-    pg_tensor_info *info = calloc((size_t)nt, sizeof *info);
-    json_t *root = json_object();
-    char *hdr = NULL;
-    int rc = PG_ENOMEM;
-    if (!info || !root) {
-        pg_fail(err, rc, "%s: out of memory", path);
-        goto done;
-    }
-    pg_model_tensors(m, info, nt);
-    uint64_t off = 0;
-    for (int i = 0; i < nt; i++) {
-        json_t *shape = json_array();
-        for (int k = 0; k < info[i].ndim; k++)
-            json_array_append_new(shape, json_integer(info[i].shape[k]));
-        size_t es = bf16 ? 2 : 4;
-        json_t *t = json_pack("{s:s, s:o, s:[I, I]}", "dtype", bf16 ? "BF16" : "F32", "shape",
-                              shape, "data_offsets", (json_int_t)off,
-                              (json_int_t)(off + info[i].numel * es));
-        if (!t || json_object_set_new(root, info[i].name, t)) {
-            pg_fail(err, rc, "%s: out of memory", path);
-            goto done;
-        }
-        off += info[i].numel * es;
-    }
-    json_t *meta = json_pack("{s:s, s:s}", "format", "pt", "model", m->cfg.name);
-    if (meta && vocab_sha) {
-        char hex[65];
-        pg_hex(vocab_sha, 32, hex);
-        json_object_set_new(meta, "vocab_sha256", json_string(hex));
-    }
-    json_object_set_new(root, "__metadata__", meta);
-    hdr = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (!hdr) {
-        pg_fail(err, rc, "%s: out of memory", path);
-        goto done;
-    }
-    size_t hl = strlen(hdr), padded = (hl + 7) / 8 * 8;
-    pg_atomic_file af;
-    if ((rc = pg_atomic_open(&af, path, err)))
-        goto done;
-    uint8_t lenb[8];
-    for (int i = 0; i < 8; i++)
-        lenb[i] = (uint8_t)((uint64_t)padded >> (8 * i));
-    int ok = fwrite(lenb, 1, 8, af.fp) == 8 && fwrite(hdr, 1, hl, af.fp) == hl;
-    for (size_t i = hl; ok && i < padded; i++)
-        ok = fputc(' ', af.fp) != EOF;
-    for (int i = 0; ok && i < nt; i++) {
-        if (!bf16) { /* little-endian host (the loader assumes it too) */
-            ok = fwrite(info[i].data, 4, info[i].numel, af.fp) == info[i].numel;
-            continue;
-        }
-        for (size_t j = 0; ok && j < info[i].numel; j++) {
-            uint16_t b = to_bf16(info[i].data[j]);
-            uint8_t le[2] = {(uint8_t)(b & 0xFF), (uint8_t)(b >> 8)};
-            ok = fwrite(le, 1, 2, af.fp) == 2;
-        }
-    }
-    if (!ok) {
-        pg_atomic_abort(&af);
-        rc = pg_fail(err, PG_EIO, "%s: write: %s", path, strerror(errno));
-        goto done;
-    }
-    rc = pg_atomic_commit(&af, err);
-done:
-    free(hdr);
-    json_decref(root);
-    free(info);
-    return rc;
-}
-
 /* harness train-export --model NAME --weights IN --out OUT [--shards DIR]:
  * the weights as BF16 (half the size: what models/ bundles), naming the
  * vocabulary of DIR's train shards. */
@@ -1312,7 +1223,7 @@ static int run_train_export(targs *a, pg_find_config_fn find_config, pg_error *e
     if (!rc && a->shards)
         rc = pg_shard_source_open(a->shards, "train", 0, &src, err);
     if (!rc)
-        rc = save_weights(m, a->out, src ? pg_shard_source_vocab_sha256(src) : NULL, 1, err);
+        rc = pg_safetensors_save_as(m, a->out, 1, src ? pg_shard_source_vocab_sha256(src) : NULL, err);
     pg_shard_source_close(src);
     pg_model_free(m);
     return rc;
