@@ -47,6 +47,11 @@ UNIT_TESTS += harness_test
 harness_test_SRCS := $(HARNESS_LIB_SRCS) $(SHARD_WRITER_SRCS) tests/harness/test_harness.c
 harness_test_LIBS := $(HARNESS_LIBS)
 
+# harness/train_model.c: finite-difference checks of every backward, thread invariance, overfit.
+UNIT_TESTS += harness_train_test
+harness_train_test_SRCS := $(HARNESS_LIB_SRCS) tests/harness/test_train.c
+harness_train_test_LIBS := $(HARNESS_LIBS)
+
 # harness/dist.c alone: run directly (one process) and by test_dist.py under mpirun.
 UNIT_TESTS += harness_dist_test
 harness_dist_test_SRCS := harness/dist.c tests/harness/test_dist.c
