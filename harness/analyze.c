@@ -192,7 +192,7 @@ int pg_analyze_rare(const pg_results_summary *runs, int n_runs, const char *out_
         for (int i = 0; i < n_runs; i++) {
             double v = all ? runs[i].word_ppl_exact : bucket_ppl(&runs[i], k);
             if (isfinite(v))
-                fprintf(fm, " %.2f |", v);
+                fprintf(fm, v < 1e5 ? " %.2f |" : " %.4g |", v);
             else
                 fputs(" — |", fm);
         }
