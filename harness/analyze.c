@@ -9,6 +9,7 @@
 
 #include "common/atomic_file.h"
 #include "common/svg_plot.h"
+#include "harness/train_model.h"
 
 enum { MAX_RESULTS_BYTES = 1 << 20 }; /* the leaderboard's cap on a results JSON */
 
@@ -326,4 +327,287 @@ int pg_analyze_sweep(const pg_results_summary *runs, int n_runs, const char *out
                  .y_label = "word perplexity"};
     snprintf(path, sizeof path, "%s/sweep.svg", out_dir);
     return pg_svg_lines(path, &p, s, ns, err);
+}
+
+void pg_memory_analysis_free(pg_memory_analysis *a)
+{
+    free(a->attn_sum);
+    free(a->attn_pairs);
+    free(a->win_book);
+    free(a->win_index);
+    free(a->win_distance);
+    memset(a, 0, sizeof *a);
+}
+
+/* Appends one window's reading distance (arrays grow by doubling). */
+static int push_window(pg_memory_analysis *a, uint64_t *cap, uint64_t book, uint64_t index,
+                       uint64_t distance, pg_error *err)
+{
+    if (a->n_windows == *cap) {
+        uint64_t nc = *cap ? 2 * *cap : 1024;
+        uint64_t *b = realloc(a->win_book, nc * sizeof *b);
+        if (b)
+            a->win_book = b;
+        uint64_t *i = b ? realloc(a->win_index, nc * sizeof *i) : NULL;
+        if (i)
+            a->win_index = i;
+        uint64_t *d = i ? realloc(a->win_distance, nc * sizeof *d) : NULL;
+        if (!d)
+            return pg_fail(err, PG_ENOMEM, "analysis: out of memory for %llu windows",
+                           (unsigned long long)nc);
+        a->win_distance = d;
+        *cap = nc;
+    }
+    a->win_book[a->n_windows] = book;
+    a->win_index[a->n_windows] = index;
+    a->win_distance[a->n_windows] = distance;
+    a->n_windows++;
+    return 0;
+}
+
+int pg_analyze_memory(const pg_model *m, const pg_book_source *src, uint64_t max_tokens_per_book,
+                      pg_memory_analysis *out, pg_error *err)
+{
+    const pg_model_config *c = &m->cfg;
+    memset(out, 0, sizeof *out);
+    if (src->vocab_size > (uint32_t)c->vocab_size || src->bos_id >= (uint32_t)c->vocab_size)
+        return pg_fail(err, PG_EINVAL, "the shards' vocabulary (%u ids) does not fit model %s "
+                       "(vocab_size %d)", src->vocab_size, c->name, c->vocab_size);
+    out->n_layer = c->n_layer;
+    out->n_head = c->n_head;
+    out->n_cm = c->compressed_memory;
+    out->n_m = c->memory;
+    out->window = c->window;
+    out->rate = c->compressed_memory > 0 ? c->compression_rate : 1;
+    out->n_pos = out->n_cm + out->n_m + out->window;
+    size_t W = (size_t)c->window;
+    out->attn_sum = calloc((size_t)c->n_layer * (size_t)out->n_pos, sizeof(double));
+    out->attn_pairs = calloc((size_t)c->n_layer, sizeof(uint64_t));
+    uint32_t *in = malloc((W + 1) * sizeof *in), *tgt = in ? in + 1 : NULL;
+    pg_tstate *s = NULL;
+    int rc = 0;
+    if (!out->attn_sum || !out->attn_pairs || !in) {
+        rc = pg_fail(err, PG_ENOMEM, "analysis: out of memory");
+        goto done;
+    }
+    if ((rc = pg_tstate_new(m, 1, &s, err)))
+        goto done;
+    uint64_t cap = 0;
+    for (uint64_t bi = 0; bi < src->n_books; bi++) {
+        pg_eval_book book;
+        if ((rc = src->book(src->ctx, bi, &book, err)))
+            goto done;
+        uint64_t n = book.n_tokens;
+        if (max_tokens_per_book && n > max_tokens_per_book)
+            n = max_tokens_per_book;
+        pg_tstate_reset_slot(s, 0);
+        /* the model sees BOS, then token t-1 to predict token t: in[0] is
+         * the token before the window (BOS at the book's start), tgt the
+         * window's tokens, so the window's inputs are in[0 .. len-1] */
+        in[0] = src->bos_id;
+        for (uint64_t t0 = 0, wi = 0; t0 < n; t0 += W, wi++) {
+            int len = (int)(n - t0 < W ? n - t0 : W);
+            if ((rc = src->tokens(src->ctx, bi, t0, (uint64_t)len, tgt, err)))
+                goto done;
+            int cm = 0, mm = 0;
+            const float *p;
+            pg_window_stats st = {0};
+            uint32_t last = tgt[len - 1];
+            if ((rc = pg_train_window(m, NULL, s, in, tgt, &len, &st, err)))
+                goto done;
+            /* the memories' lengths this window attended over (before its update) */
+            for (int l = 0; l < c->n_layer; l++)
+                for (int h = 0; h < c->n_head; h++) {
+                    int lcm, lmm;
+                    int rows = pg_tstate_attention(s, l, 0, h, &p, &lcm, &lmm);
+                    int K = lcm + lmm + rows;
+                    double *sum = out->attn_sum + (size_t)l * out->n_pos;
+                    for (int i = 0; i < rows; i++)
+                        for (int j = 0; j < K; j++) {
+                            int pos = j < lcm        ? out->n_cm - lcm + j
+                                      : j < lcm + lmm ? out->n_cm + out->n_m - lmm + (j - lcm)
+                                                     : out->n_cm + out->n_m + (j - lcm - lmm);
+                            sum[pos] += p[(size_t)i * K + j];
+                        }
+                    out->attn_pairs[l] += (uint64_t)rows;
+                    if (l == 0 && h == 0) {
+                        cm = lcm;
+                        mm = lmm;
+                    }
+                }
+            if ((rc = push_window(out, &cap, bi, wi, (uint64_t)mm + (uint64_t)out->rate * cm,
+                                  err)))
+                goto done;
+            in[0] = last;
+            /* in[1..] (= tgt) is overwritten by the next window's tokens */
+        }
+    }
+done:
+    pg_tstate_free(s);
+    free(in);
+    if (rc)
+        pg_memory_analysis_free(out);
+    return rc;
+}
+
+static const char *region_of(const pg_memory_analysis *a, int pos, int *offset)
+{
+    if (pos < a->n_cm) {
+        *offset = pos - a->n_cm; /* -1 = the newest compressed row */
+        return "compressed_memory";
+    }
+    if (pos < a->n_cm + a->n_m) {
+        *offset = pos - a->n_cm - a->n_m;
+        return "memory";
+    }
+    *offset = pos - a->n_cm - a->n_m;
+    return "window";
+}
+
+static int write_memstream(const char *dir, const char *name, FILE *f, char **buf, size_t *len,
+                           pg_error *err)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (fclose(f) != 0 || !*buf) {
+        free(*buf);
+        return pg_fail(err, PG_ENOMEM, "%s: out of memory", path);
+    }
+    int rc = pg_write_file_atomic(path, *buf, *len, err);
+    free(*buf);
+    return rc;
+}
+
+int pg_memory_analysis_write(const pg_memory_analysis *a, const char *model_name,
+                             const char *out_dir, pg_error *err)
+{
+    int rc = pg_mkdirs(out_dir, err);
+    if (rc)
+        return rc;
+    int L = a->n_layer, P = a->n_pos;
+    double *mean = calloc((size_t)(L + 1) * (size_t)P, sizeof *mean), *xs = calloc((size_t)P, sizeof *xs);
+    if (!mean || !xs) {
+        free(mean);
+        free(xs);
+        return pg_fail(err, PG_ENOMEM, "analysis: out of memory");
+    }
+    /* per layer: sum / pairs; the last row: the mean over layers */
+    for (int l = 0; l < L; l++)
+        for (int pos = 0; pos < P; pos++) {
+            double v = a->attn_pairs[l] ? a->attn_sum[(size_t)l * P + pos] / (double)a->attn_pairs[l]
+                                        : NAN;
+            mean[(size_t)l * P + pos] = v;
+            mean[(size_t)L * P + pos] += v / L;
+        }
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) {
+        free(mean);
+        free(xs);
+        return pg_fail(err, PG_ENOMEM, "analysis: out of memory");
+    }
+    fputs("layer,position,region,offset,mean_attention\n", f);
+    for (int l = 0; l <= L; l++)
+        for (int pos = 0; pos < P; pos++) {
+            int off;
+            const char *reg = region_of(a, pos, &off);
+            if (l < L)
+                fprintf(f, "%d,%d,%s,%d,%.9g\n", l, pos, reg, off, mean[(size_t)l * P + pos]);
+            else
+                fprintf(f, "mean,%d,%s,%d,%.9g\n", pos, reg, off, mean[(size_t)l * P + pos]);
+        }
+    rc = write_memstream(out_dir, "attention.csv", f, &buf, &len, err);
+    if (!rc) {
+        enum { MAX_LINES = 8 };
+        pg_plot_series s[MAX_LINES + 1];
+        char labels[MAX_LINES + 1][32];
+        int ns = 0;
+        for (int pos = 0; pos < P; pos++)
+            xs[pos] = pos;
+        for (int l = 0; l < L && ns < MAX_LINES; l++) {
+            snprintf(labels[ns], sizeof labels[ns], "layer %d", l);
+            s[ns] = (pg_plot_series){labels[ns], xs, mean + (size_t)l * P, P};
+            ns++;
+        }
+        snprintf(labels[ns], sizeof labels[ns], "mean over %d layers", L);
+        s[ns] = (pg_plot_series){labels[ns], xs, mean + (size_t)L * P, P};
+        ns++;
+        double b0[3] = {0, a->n_cm, a->n_cm + a->n_m}, b1[3] = {a->n_cm, a->n_cm + a->n_m, P - 1};
+        const char *bl[3] = {"compressed memory", "memory", "window"};
+        int first = a->n_cm > 0 ? 0 : a->n_m > 0 ? 1 : 2;
+        char title[256];
+        snprintf(title, sizeof title, "Average attention by memory position (%s)", model_name);
+        pg_plot p = {.title = title,
+                     .x_label = "key position: compressed memory | memory | window (oldest left)",
+                     .y_label = "mean attention weight (log scale)",
+                     .log_y = 1,
+                     .n_bands = 3 - first,
+                     .band_x0 = b0 + first,
+                     .band_x1 = b1 + first,
+                     .band_label = bl + first};
+        char path[1024];
+        snprintf(path, sizeof path, "%s/attention.svg", out_dir);
+        rc = pg_svg_lines(path, &p, s, ns, err);
+    }
+    free(mean);
+    free(xs);
+    if (rc)
+        return rc;
+
+    /* reading distance: every window, then the first book and the split's mean by window */
+    buf = NULL;
+    len = 0;
+    if (!(f = open_memstream(&buf, &len)))
+        return pg_fail(err, PG_ENOMEM, "analysis: out of memory");
+    fputs("book,window,start_token,reading_distance\n", f);
+    uint64_t max_w = 0;
+    for (uint64_t i = 0; i < a->n_windows; i++) {
+        fprintf(f, "%llu,%llu,%llu,%llu\n", (unsigned long long)a->win_book[i],
+                (unsigned long long)a->win_index[i],
+                (unsigned long long)(a->win_index[i] * (uint64_t)a->window),
+                (unsigned long long)a->win_distance[i]);
+        if (a->win_index[i] + 1 > max_w)
+            max_w = a->win_index[i] + 1;
+    }
+    if ((rc = write_memstream(out_dir, "distance.csv", f, &buf, &len, err)))
+        return rc;
+    if (max_w == 0)
+        return 0;
+    double *first = calloc(max_w, sizeof *first), *avg = calloc(max_w, sizeof *avg);
+    double *cnt = calloc(max_w, sizeof *cnt), *wx = calloc(max_w, sizeof *wx);
+    if (!first || !avg || !cnt || !wx) {
+        rc = pg_fail(err, PG_ENOMEM, "analysis: out of memory");
+        goto free_d;
+    }
+    for (uint64_t w = 0; w < max_w; w++) {
+        first[w] = NAN;
+        wx[w] = (double)(w * (uint64_t)a->window);
+    }
+    for (uint64_t i = 0; i < a->n_windows; i++) {
+        uint64_t w = a->win_index[i];
+        if (a->win_book[i] == a->win_book[0])
+            first[w] = (double)a->win_distance[i];
+        avg[w] += (double)a->win_distance[i];
+        cnt[w] += 1.0;
+    }
+    for (uint64_t w = 0; w < max_w; w++)
+        avg[w] = cnt[w] > 0 ? avg[w] / cnt[w] : NAN;
+    {
+        pg_plot_series s[2] = {{"first book", wx, first, (int)max_w},
+                               {"mean over the split's books", wx, avg, (int)max_w}};
+        char title[256], path[1024];
+        snprintf(title, sizeof title, "Reading distance (%s)", model_name);
+        pg_plot p = {.title = title,
+                     .x_label = "position of the window in its book (tokens)",
+                     .y_label = "tokens back to the oldest one in memory"};
+        snprintf(path, sizeof path, "%s/distance.svg", out_dir);
+        rc = pg_svg_lines(path, &p, s, 2, err);
+    }
+free_d:
+    free(first);
+    free(avg);
+    free(cnt);
+    free(wx);
+    return rc;
 }

@@ -11,6 +11,21 @@
  *         (`harness run --memory N --compressed-memory N` over a grid; the
  *         paper tunes the compressed memory at evaluation), plotted against
  *         the temporal range of the memories in tokens, n_m + c * n_cm.
+ *   attention: the average attention weight that queries give to each
+ *         position of [compressed memory, memory, window] (Rae et al. 2020,
+ *         Figure 2), per layer and averaged over layers, over a split. Keys
+ *         are aligned to full memories: compressed-memory and memory rows
+ *         are numbered from the newest (right-aligned), window keys from the
+ *         window's start, so a position means the same age in every window.
+ *         The average is over every (query, head) pair: a causal query gives
+ *         0 to the window keys after it.
+ *   distance: per window, the reading distance: how far back from the
+ *         window's first token the oldest token still represented in the
+ *         memories reaches, n_m + c n_cm tokens for the memories' lengths in
+ *         layer 0 at that window (DCT paper, Figure 2); over a book and
+ *         averaged over the books of a split by window index.
+ * Both run the training forward (harness/train_model.h) without gradients:
+ * it keeps each window's attention probabilities.
  */
 #ifndef PG19_HARNESS_ANALYZE_H
 #define PG19_HARNESS_ANALYZE_H
@@ -47,5 +62,27 @@ long pg_results_memory_range(const pg_results_summary *r);
  * model and words; each run's context gives its sizes). */
 int pg_analyze_sweep(const pg_results_summary *runs, int n_runs, const char *out_dir,
                      pg_error *err);
+
+typedef struct pg_memory_analysis {
+    int n_layer, n_head, n_cm, n_m, window, rate, n_pos; /* n_pos = n_cm + n_m + window */
+    double *attn_sum;        /* [n_layer][n_pos] weight summed over (query, head) pairs */
+    uint64_t *attn_pairs;    /* [n_layer] (query, head) pairs */
+    /* reading distance of every window, books in order */
+    uint64_t n_windows;
+    uint64_t *win_book;      /* [n_windows] book index */
+    uint64_t *win_index;     /* [n_windows] window number within its book */
+    uint64_t *win_distance;  /* [n_windows] n_m + c n_cm in layer 0 */
+} pg_memory_analysis;
+
+/* Runs the model over the books of src (each from its first token, windows
+ * of the config's size, memories reset per book; max_tokens_per_book 0 =
+ * whole books) and fills out. m must have the training forward's shapes
+ * (any harness model). */
+int pg_analyze_memory(const pg_model *m, const pg_book_source *src, uint64_t max_tokens_per_book,
+                      pg_memory_analysis *out, pg_error *err);
+void pg_memory_analysis_free(pg_memory_analysis *a);
+/* DIR/attention.{csv,svg} and DIR/distance.{csv,svg}. */
+int pg_memory_analysis_write(const pg_memory_analysis *a, const char *model_name,
+                             const char *out_dir, pg_error *err);
 
 #endif

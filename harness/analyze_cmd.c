@@ -2,6 +2,8 @@
  *
  *   harness analyze rare RESULTS.json RESULTS.json ... [--label NAME ...] -o DIR
  *   harness analyze sweep --memory LIST --compressed-memory LIST -o DIR -- RUN-OPTIONS
+ *   harness analyze memory --model M (--weights F | --random-init S) --split S --shards DIR
+ *                          [--max-books N] [--max-tokens-per-book N] [--threads N] -o DIR
  *
  * The sweep runs `harness run RUN-OPTIONS --memory M --compressed-memory C`
  * as child processes of this binary (so every point goes through the one
@@ -19,6 +21,8 @@
 #include <unistd.h>
 
 #include "common/atomic_file.h"
+#include "harness/safetensors.h"
+#include "harness/shard_source.h"
 
 #include "harness/analyze.h"
 #include "harness/analyze_cmd.h"
@@ -33,7 +37,12 @@ static void analyze_usage(FILE *f)
                "         (DIR/rare-words.{csv,md,svg}); --label names the runs in order\n"
                "  sweep: `harness run RUN-OPTIONS` for every memory / compressed-memory size\n"
                "         of the grid (comma-separated lists), then DIR/sweep.{csv,svg}: word\n"
-               "         perplexity against the tokens the memories represent\n");
+               "         perplexity against the tokens the memories represent\n"
+               "       harness analyze memory --model M (--weights F | --random-init S) --split S "
+               "--shards DIR\n"
+               "                              [--max-books N] [--max-tokens-per-book N] -o DIR\n"
+               "  memory: attention by memory position (DIR/attention.{csv,svg}) and reading\n"
+               "         distance per window (DIR/distance.{csv,svg}) over a split\n");
 }
 
 static int analyze_rare(int argc, char **argv)
@@ -228,7 +237,81 @@ static int analyze_sweep(int argc, char **argv)
     return rc;
 }
 
-int pg_analyze_main(int argc, char **argv)
+static int analyze_memory(int argc, char **argv, pg_find_config_fn find_config)
+{
+    static const struct option lo[] = {
+        {"model", 1, 0, 'm'},     {"weights", 1, 0, 'w'},   {"random-init", 1, 0, 'r'},
+        {"split", 1, 0, 's'},     {"shards", 1, 0, 'd'},    {"max-books", 1, 0, 'B'},
+        {"max-tokens-per-book", 1, 0, 'P'}, {"threads", 1, 0, 't'}, {"out", 1, 0, 'o'},
+        {"help", 0, 0, 'h'},      {0, 0, 0, 0}};
+    const char *model = NULL, *weights = NULL, *split = NULL, *shards = NULL, *out = NULL;
+    unsigned long long seed = 0, max_books = 0, max_tokens = 0;
+    int has_seed = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "o:h", lo, NULL)) != -1) {
+        char *end = NULL;
+        switch (c) {
+        case 'm': model = optarg; break;
+        case 'w': weights = optarg; break;
+        case 'r': has_seed = 1; seed = strtoull(optarg, &end, 10); break;
+        case 's': split = optarg; break;
+        case 'd': shards = optarg; break;
+        case 'B': max_books = strtoull(optarg, &end, 10); break;
+        case 'P': max_tokens = strtoull(optarg, &end, 10); break;
+        case 't': {
+            int n = (int)strtol(optarg, &end, 10);
+            if (n > 0 && n <= 1024)
+                pg_set_threads(n);
+            else
+                end = optarg;
+            break;
+        }
+        case 'o': out = optarg; break;
+        case 'h': analyze_usage(stdout); return 0;
+        default: analyze_usage(stderr); return 2;
+        }
+        if (end && (*end || end == optarg)) {
+            fprintf(stderr, "harness analyze memory: bad value: %s\n", optarg);
+            return 2;
+        }
+    }
+    if (!model || !split || !shards || !out || optind != argc || (!!weights == has_seed)) {
+        fprintf(stderr, "harness analyze memory: --model, --split, --shards, -o and one of "
+                        "--weights or --random-init are required\n");
+        return 2;
+    }
+    pg_error err = {0};
+    char path[PATH_MAX];
+    pg_model_config cfg;
+    pg_model *m = NULL;
+    pg_shard_source *src = NULL;
+    pg_memory_analysis a = {0};
+    int rc = find_config(model, path, sizeof path, &err);
+    if (!rc)
+        rc = pg_model_config_load(path, &cfg, NULL, &err);
+    if (!rc)
+        rc = pg_model_new(&cfg, &m, &err);
+    if (!rc)
+        rc = has_seed ? pg_model_random_init(m, seed, &err)
+                      : pg_safetensors_load(m, weights, NULL, NULL, &err);
+    if (!rc)
+        rc = pg_shard_source_open(shards, split, max_books, &src, &err);
+    if (!rc)
+        rc = pg_analyze_memory(m, pg_shard_source_books(src), max_tokens, &a, &err);
+    if (!rc)
+        rc = pg_memory_analysis_write(&a, cfg.name, out, &err);
+    if (rc)
+        fprintf(stderr, "harness analyze memory: %s\n", err.msg);
+    else
+        printf("wrote %s/attention.csv, attention.svg, distance.csv, distance.svg (%llu windows)\n",
+               out, (unsigned long long)a.n_windows);
+    pg_memory_analysis_free(&a);
+    pg_shard_source_close(src);
+    pg_model_free(m);
+    return rc ? 1 : 0;
+}
+
+int pg_analyze_main(int argc, char **argv, pg_find_config_fn find_config)
 {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         analyze_usage(argc < 2 ? stderr : stdout);
@@ -238,6 +321,8 @@ int pg_analyze_main(int argc, char **argv)
         return analyze_rare(argc - 1, argv + 1);
     if (!strcmp(argv[1], "sweep"))
         return analyze_sweep(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "memory"))
+        return analyze_memory(argc - 1, argv + 1, find_config);
     fprintf(stderr, "harness analyze: unknown analysis %s\n", argv[1]);
     analyze_usage(stderr);
     return 2;

@@ -3,6 +3,8 @@
 #ifndef PG19_HARNESS_ANALYZE_CMD_H
 #define PG19_HARNESS_ANALYZE_CMD_H
 
-int pg_analyze_main(int argc, char **argv);
+#include "harness/train.h" /* pg_find_config_fn */
+
+int pg_analyze_main(int argc, char **argv, pg_find_config_fn find_config);
 
 #endif

@@ -690,7 +690,7 @@ int main(int argc, char **argv)
         strcmp(cmd, "train-bench") == 0 || strcmp(cmd, "train-export") == 0)
         return pg_train_main(argc, argv, find_config); /* harness/train.c */
     if (strcmp(cmd, "analyze") == 0)
-        return pg_analyze_main(argc - 1, argv + 1);
+        return pg_analyze_main(argc - 1, argv + 1, find_config);
     opts o;
     if (parse_args(argc, argv, &o)) {
         usage(stderr);

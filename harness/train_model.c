@@ -1013,3 +1013,18 @@ int pg_train_window(const pg_model *m, pg_model *grad, pg_tstate *s, const uint3
     }
     return 0;
 }
+
+int pg_tstate_attention(const pg_tstate *s, int l, int b, int h, const float **p, int *n_cm,
+                        int *n_m)
+{
+    size_t H = (size_t)s->cfg.n_head, W = (size_t)s->W, span = (size_t)s->span;
+    size_t li = (size_t)l * s->B + (size_t)b;
+    *p = NULL;
+    *n_cm = s->cm[li];
+    *n_m = s->mm[li];
+    int rows = s->catlen[li] - s->cm[li] - s->mm[li];
+    if (s->catlen[li] == 0 || rows <= 0)
+        return 0;
+    *p = s->p + (size_t)l * s->B * H * W * span + ((size_t)b * H + (size_t)h) * W * span;
+    return rows;
+}

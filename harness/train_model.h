@@ -58,6 +58,15 @@ int pg_train_window(const pg_model *m, pg_model *grad, pg_tstate *s, const uint3
                     const uint32_t *targets, const int *lens, pg_window_stats *st,
                     pg_error *err);
 
+/* After pg_train_window: the attention probabilities that the window's
+ * queries of slot b gave in layer l, head h. *p is [rows, K] row-major,
+ * K = *n_cm + *n_m + rows keys ordered [compressed memory, memory, window]
+ * (the memory lengths before this window's update). Returns rows (0 when
+ * the slot had no tokens in the window; *p is then NULL). For the analyses
+ * of harness/analyze.h. */
+int pg_tstate_attention(const pg_tstate *s, int l, int b, int h, const float **p, int *n_cm,
+                        int *n_m);
+
 /* The memories of one slot as a flat float vector (for checkpoints): per
  * layer mem [n_m, d], cmem [n_cm, d], usage [n_m], then per layer the two
  * lengths as floats. */

@@ -72,6 +72,9 @@ class Reference:
     def __init__(self, cfg, weights):
         self.cfg = cfg
         self.W = {k: v.astype(np.float64) for k, v in weights.items()}
+        # attn_hook(layer, head, probabilities [q, k], compressed rows, memory rows):
+        # called for every head of every window (the analyses' reference)
+        self.attn_hook = None
         self.reset()
 
     def reset(self):
@@ -110,6 +113,8 @@ class Reference:
             pr /= pr.sum(axis=1, keepdims=True)
             out[:, hh] = pr @ v[:, hh]
             used += pr.sum(axis=0)
+            if self.attn_hook:
+                self.attn_hook(l, hh, pr, cm, self.mem[l].shape[0])
         att = out.reshape(qlen, H * dh) @ W[p + "attn.o.weight"].T
         # Memory update (Algorithm 1): memories hold this layer's input h.
         m = self.mem[l].shape[0]

@@ -212,5 +212,92 @@ class AnalyzeSweepTest(unittest.TestCase):
             self.assertEqual(p.returncode, 2, mems)
 
 
+class AnalyzeMemoryTest(unittest.TestCase):
+    """`analyze memory` (attention by memory position, reading distance)
+    against an independent float64 NumPy computation (ref_model.py) on the
+    same books, weights and windows."""
+
+    def test_against_numpy(self):
+        import sys
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import numpy as np
+        import ref_model
+        d = tempfile.mkdtemp(prefix="pg19-mem-")
+        self.addCleanup(shutil.rmtree, d, True)
+        corpus = os.path.join(d, "pg19")
+        books = {}
+        for split, ids in (("train", range(1, 3)), ("validation", (21, 22))):
+            os.makedirs(os.path.join(corpus, split))
+            for i in ids:
+                books[(split, i)] = os.path.join(corpus, split, f"{i}.txt")
+                with open(books[(split, i)], "wb") as f:
+                    f.write(text(i, 120 if split == "validation" else 300))
+        run = lambda *a: subprocess.run(a, check=True, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE)
+        model = os.path.join(d, "m.model")
+        run(os.path.join(BIN, "tokenize"), "train", "--corpus", corpus, "--vocab-size", "300",
+            "-o", model)
+        bos = json.load(open(model + ".json"))["bos_id"]
+        freqs = os.path.join(d, "f.tsv")
+        run(os.path.join(BIN, "tokenize"), "words", "--corpus", corpus, "-o", freqs)
+        run(os.path.join(BIN, "shards"), "build", "--model", model, "--corpus", corpus,
+            "--split", "validation", "-o", os.path.join(d, "shards"), "--word-freqs", freqs)
+        cfg = {"name": "ct-mem", "family": "compressive-transformer", "vocab_size": 300,
+               "d_model": 16, "n_layer": 2, "n_head": 2, "d_head": 8, "d_ff": 32, "window": 8,
+               "memory": 8, "compressed_memory": 4, "compression_rate": 2,
+               "compression": "conv"}
+        cpath, wpath = os.path.join(d, "ct.json"), os.path.join(d, "ct.safetensors")
+        with open(cpath, "w") as f:
+            json.dump(cfg, f)
+        W = ref_model.random_weights(cfg, 5)
+        ref_model.write_safetensors(wpath, W)
+        out = os.path.join(d, "out")
+        max_tokens = 100
+        run(os.path.join(BIN, "harness"), "analyze", "memory", "--model", cpath, "--weights",
+            wpath, "--split", "validation", "--shards", os.path.join(d, "shards"),
+            "--max-tokens-per-book", str(max_tokens), "-o", out)
+        # the reference: same books in id order, same windows, float64
+        L, ncm, nm, win = 2, 4, 8, 8
+        P = ncm + nm + win
+        sums, pairs, dist = np.zeros((L, P)), np.zeros(L), []
+        ref = ref_model.Reference(cfg, W)
+
+        def hook(l, hh, pr, cm, m):
+            q, k = pr.shape
+            pos = [ncm - cm + j if j < cm else ncm + nm - m + (j - cm) if j < cm + m
+                   else ncm + nm + (j - cm - m) for j in range(k)]
+            for j in range(k):
+                sums[l, pos[j]] += pr[:, j].sum()
+            pairs[l] += q
+            if l == 0 and hh == 0:
+                dist.append(m + 2 * cm)
+        ref.attn_hook = hook
+        for i in (21, 22):
+            p = subprocess.run([os.path.join(BIN, "tokenize"), "encode", "--model", model,
+                                books[("validation", i)]], check=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+            toks = [int(t) for t in p.stdout.split()][:max_tokens]
+            inputs = [bos] + toks[:-1]
+            ref.reset()
+            for t0 in range(0, len(toks), win):
+                ref.window(np.array(inputs[t0:t0 + win]))
+        want = sums / pairs[:, None]
+        with open(os.path.join(out, "attention.csv")) as f:
+            rows = list(csv.DictReader(f))
+        self.assertEqual(len(rows), (L + 1) * P)
+        for r in rows:
+            pos, v = int(r["position"]), float(r["mean_attention"])
+            w = want[:, pos].mean() if r["layer"] == "mean" else want[int(r["layer"]), pos]
+            self.assertAlmostEqual(v, w, delta=1e-5, msg=f"layer {r['layer']} position {pos}")
+        self.assertAlmostEqual(sum(float(r["mean_attention"]) for r in rows
+                                   if r["layer"] == "mean"), 1.0, places=5)
+        with open(os.path.join(out, "distance.csv")) as f:
+            got = [int(r["reading_distance"]) for r in csv.DictReader(f)]
+        self.assertEqual(got, dist)
+        self.assertEqual(max(got), nm + 2 * ncm)  # the memories fill up
+        for name in ("attention.svg", "distance.svg"):
+            ET.parse(os.path.join(out, name))
+
+
 if __name__ == "__main__":
     unittest.main()
