@@ -127,6 +127,22 @@ static void clean_label(char *dst, size_t cap, const char *src)
     dst[n] = 0;
 }
 
+/* Closes a memory stream (which sets *buf and *len) and writes DIR/NAME
+ * crash-safe; frees the buffer either way. */
+static int write_memstream(const char *dir, const char *name, FILE *f, char **buf, size_t *len,
+                           pg_error *err)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (fclose(f) != 0 || !*buf) {
+        free(*buf);
+        return pg_fail(err, PG_ENOMEM, "%s: out of memory", path);
+    }
+    int rc = pg_write_file_atomic(path, *buf, *len, err);
+    free(*buf);
+    return rc;
+}
+
 int pg_analyze_rare(const pg_results_summary *runs, int n_runs, const char *out_dir,
                     pg_error *err)
 {
@@ -207,23 +223,14 @@ int pg_analyze_rare(const pg_results_summary *runs, int n_runs, const char *out_
         }
         fputc('\n', fm);
     }
-    int bad = fclose(fc) != 0 || !csv;
-    bad |= fclose(fm) != 0 || !md;
-    if (bad) {
-        free(csv);
+    if ((rc = write_memstream(out_dir, "rare-words.csv", fc, &csv, &csv_len, err))) {
+        fclose(fm);
         free(md);
-        return pg_fail(err, PG_ENOMEM, "analyze rare: out of memory");
-    }
-    char path[1024];
-    snprintf(path, sizeof path, "%s/rare-words.csv", out_dir);
-    rc = pg_write_file_atomic(path, csv, csv_len, err);
-    snprintf(path, sizeof path, "%s/rare-words.md", out_dir);
-    if (!rc)
-        rc = pg_write_file_atomic(path, md, md_len, err);
-    free(csv);
-    free(md);
-    if (rc)
         return rc;
+    }
+    if ((rc = write_memstream(out_dir, "rare-words.md", fm, &md, &md_len, err)))
+        return rc;
+    char path[1024];
 
     /* the chart: one group per bucket and one for all words, a bar per run */
     double y[16][PG_N_BUCKETS + 1];
@@ -293,16 +300,9 @@ int pg_analyze_sweep(const pg_results_summary *runs, int n_runs, const char *out
                 r->compression_rate, r->window, pg_results_memory_range(r),
                 (unsigned long long)r->words, r->nll, r->word_ppl_exact);
     }
-    if (fclose(f) != 0 || !csv) {
-        free(csv);
-        return pg_fail(err, PG_ENOMEM, "analyze sweep: out of memory");
-    }
-    char path[1024];
-    snprintf(path, sizeof path, "%s/sweep.csv", out_dir);
-    rc = pg_write_file_atomic(path, csv, csv_len, err);
-    free(csv);
-    if (rc)
+    if ((rc = write_memstream(out_dir, "sweep.csv", f, &csv, &csv_len, err)))
         return rc;
+    char path[1024];
     /* one line per memory size, over the compressed-memory sizes */
     static double xs[MAX_RUNS], ys[MAX_RUNS];
     pg_plot_series s[MAX_LINES];
@@ -462,20 +462,6 @@ static const char *region_of(const pg_memory_analysis *a, int pos, int *offset)
     }
     *offset = pos - a->n_cm - a->n_m;
     return "window";
-}
-
-static int write_memstream(const char *dir, const char *name, FILE *f, char **buf, size_t *len,
-                           pg_error *err)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    if (fclose(f) != 0 || !*buf) {
-        free(*buf);
-        return pg_fail(err, PG_ENOMEM, "%s: out of memory", path);
-    }
-    int rc = pg_write_file_atomic(path, *buf, *len, err);
-    free(*buf);
-    return rc;
 }
 
 int pg_memory_analysis_write(const pg_memory_analysis *a, const char *model_name,
