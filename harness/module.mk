@@ -10,22 +10,36 @@ include shards/reader.mk
 ifneq ($(CUDA),0)
 HARNESS_NVCC := $(shell command -v $(NVCC) 2>/dev/null)
 endif
+# nvcc may be a wrapper script outside the toolkit (CI has /usr/local/bin/nvcc
+# that execs /usr/local/cuda-13.0/bin/nvcc), so the toolkit's location comes
+# from nvcc itself: its dry run prints TOP=<toolkit>/bin/.. . The runtime
+# libraries live in lib64/ or targets/<arch>/lib/; without them the CUDA
+# backend cannot link and the harness is built CPU-only, saying why.
 ifneq ($(HARNESS_NVCC),)
-HARNESS_CUDA_HOME := $(patsubst %/bin/nvcc,%,$(realpath $(HARNESS_NVCC)))
+HARNESS_CUDA_HOME := $(realpath $(shell $(HARNESS_NVCC) -dryrun -c -x cu /dev/null -o /dev/null 2>&1 | \
+                       sed -n 's/^#\$$ TOP=//p' | head -n 1))
+HARNESS_CUDA_LIBDIR := $(firstword $(foreach d,lib64 targets/$(shell uname -m)-linux/lib,\
+                         $(if $(wildcard $(HARNESS_CUDA_HOME)/$(d)/libcudart.so),$(HARNESS_CUDA_HOME)/$(d))))
+ifeq ($(HARNESS_CUDA_LIBDIR),)
+$(info harness: nvcc at $(HARNESS_NVCC) but no libcudart.so under '$(HARNESS_CUDA_HOME)'; building CPU-only)
+HARNESS_NVCC :=
+endif
+endif
+ifneq ($(HARNESS_NVCC),)
 HARNESS_BACKEND_SRCS := harness/cuda/backend_cuda.cu
-HARNESS_BACKEND_LIBS := -L$(HARNESS_CUDA_HOME)/lib64 -Wl,-rpath,$(HARNESS_CUDA_HOME)/lib64 \
+HARNESS_BACKEND_LIBS := -L$(HARNESS_CUDA_LIBDIR) -Wl,-rpath,$(HARNESS_CUDA_LIBDIR) \
                         -lcublasLt -lcublas -lcudart -lstdc++
 NVCC_FLAGS := -std=c++17 -O2 -g -lineinfo -I. -MMD -MP \
               -gencode=arch=compute_90a,code=sm_90a -gencode=arch=compute_90,code=compute_90 \
               -Werror all-warnings -Xcompiler -Wall,-Wextra,-Werror,-Wno-format-truncation
-$(info harness: building with the CUDA backend ($(HARNESS_NVCC), sm_90a + compute_90 PTX))
+$(info harness: building with the CUDA backend ($(HARNESS_NVCC), toolkit $(HARNESS_CUDA_HOME), sm_90a + compute_90 PTX))
 $(BUILD)/obj/harness/cuda/%.o: harness/cuda/%.cu
 	@mkdir -p $(@D)
 	$(HARNESS_NVCC) $(NVCC_FLAGS) -c -o $@ $<
 else
 HARNESS_BACKEND_SRCS := harness/backend_nocuda.c
 HARNESS_BACKEND_LIBS :=
-$(info harness: building the CPU-only harness (no nvcc found; --device cuda will say so))
+$(info harness: building the CPU-only harness (no usable nvcc; --device cuda will say so))
 endif
 
 HARNESS_LIB_SRCS := harness/model.c harness/train_model.c harness/train.c harness/safetensors.c \
