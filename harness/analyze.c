@@ -1,6 +1,8 @@
 /* analyze.c - see analyze.h. */
 #include "harness/analyze.h"
 
+#include "harness/dct.h"
+
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -336,12 +338,14 @@ void pg_memory_analysis_free(pg_memory_analysis *a)
     free(a->win_book);
     free(a->win_index);
     free(a->win_distance);
+    free(a->win_decided);
     memset(a, 0, sizeof *a);
 }
 
-/* Appends one window's reading distance (arrays grow by doubling). */
+/* Appends one window's reading distance and the window's eviction decisions
+ * (arrays grow by doubling). */
 static int push_window(pg_memory_analysis *a, uint64_t *cap, uint64_t book, uint64_t index,
-                       uint64_t distance, pg_error *err)
+                       uint64_t distance, uint64_t decided, uint64_t kept, pg_error *err)
 {
     if (a->n_windows == *cap) {
         uint64_t nc = *cap ? 2 * *cap : 1024;
@@ -352,12 +356,21 @@ static int push_window(pg_memory_analysis *a, uint64_t *cap, uint64_t book, uint
         if (i)
             a->win_index = i;
         uint64_t *d = i ? realloc(a->win_distance, nc * sizeof *d) : NULL;
-        if (!d)
+        if (d)
+            a->win_distance = d;
+        uint64_t *k = d ? realloc(a->win_decided, 2 * nc * sizeof *k) : NULL;
+        if (!k)
             return pg_fail(err, PG_ENOMEM, "analysis: out of memory for %llu windows",
                            (unsigned long long)nc);
-        a->win_distance = d;
+        /* win_decided holds [cap] decided, then [cap] kept: move the kept half */
+        if (*cap)
+            memmove(k + nc, k + *cap, *cap * sizeof *k);
+        a->win_decided = k;
+        a->win_kept = k + nc;
         *cap = nc;
     }
+    a->win_decided[a->n_windows] = decided;
+    a->win_kept[a->n_windows] = kept;
     a->win_book[a->n_windows] = book;
     a->win_index[a->n_windows] = index;
     a->win_distance[a->n_windows] = distance;
@@ -384,13 +397,23 @@ int pg_analyze_memory(const pg_model *m, const pg_book_source *src, uint64_t max
     out->attn_sum = calloc((size_t)c->n_layer * (size_t)out->n_pos, sizeof(double));
     out->attn_pairs = calloc((size_t)c->n_layer, sizeof(uint64_t));
     uint32_t *in = malloc((W + 1) * sizeof *in), *tgt = in ? in + 1 : NULL;
+    /* start token of each block in the compressed memory, oldest first (a
+     * DCT's kept blocks need not be contiguous, so the reading distance is
+     * measured from the oldest one, not computed from lengths) */
+    int n_cm = out->n_cm, fifo_n = 0;
+    uint64_t *fifo = calloc((size_t)n_cm + 1, sizeof *fifo);
+    uint8_t *all = malloc(W / (size_t)out->rate + (size_t)c->memory / (size_t)out->rate + 1);
     pg_tstate *s = NULL;
+    pg_dct *judge = NULL;
     int rc = 0;
-    if (!out->attn_sum || !out->attn_pairs || !in) {
+    if (!out->attn_sum || !out->attn_pairs || !in || !fifo || !all) {
         rc = pg_fail(err, PG_ENOMEM, "analysis: out of memory");
         goto done;
     }
-    if ((rc = pg_tstate_new(m, 1, &s, err)))
+    memset(all, 1, W / (size_t)out->rate + (size_t)c->memory / (size_t)out->rate + 1);
+    out->is_dct = pg_model_is_dct(c);
+    if ((rc = pg_tstate_new(m, 1, &s, err)) ||
+        (out->is_dct && (rc = pg_dct_new(m, 1, c->window, PG_DCT_GREEDY, 0, 0, &judge, err))))
         goto done;
     uint64_t cap = 0;
     for (uint64_t bi = 0; bi < src->n_books; bi++) {
@@ -401,6 +424,9 @@ int pg_analyze_memory(const pg_model *m, const pg_book_source *src, uint64_t max
         if (max_tokens_per_book && n > max_tokens_per_book)
             n = max_tokens_per_book;
         pg_tstate_reset_slot(s, 0);
+        if (judge)
+            pg_dct_reset_slot(judge, 0);
+        fifo_n = 0;
         /* the model sees BOS, then token t-1 to predict token t: in[0] is
          * the token before the window (BOS at the book's start), tgt the
          * window's tokens, so the window's inputs are in[0 .. len-1] */
@@ -413,6 +439,17 @@ int pg_analyze_memory(const pg_model *m, const pg_book_source *src, uint64_t max
             const float *p;
             pg_window_stats st = {0};
             uint32_t last = tgt[len - 1];
+            /* the blocks this window evicts, and which of them enter the
+             * compressed memory: all for a CT, the greedy judge's for a DCT */
+            int g = pg_tstate_evicted_blocks(s, 0, len);
+            const uint8_t *keep = all;
+            if (judge) {
+                int ng;
+                if ((rc = pg_dct_decide(judge, in, &len, &keep, &ng, err)) ||
+                    (rc = pg_tstate_set_keep(s, 0, keep, ng, err)))
+                    goto done;
+                g = ng;
+            }
             if ((rc = pg_train_window(m, NULL, s, in, tgt, &len, &st, err)))
                 goto done;
             /* the memories' lengths this window attended over (before its update) */
@@ -435,8 +472,23 @@ int pg_analyze_memory(const pg_model *m, const pg_book_source *src, uint64_t max
                         mm = lmm;
                     }
                 }
-            if ((rc = push_window(out, &cap, bi, wi, (uint64_t)mm + (uint64_t)out->rate * cm,
-                                  err)))
+            /* reading distance: back from the window's first token to the
+             * oldest token represented, the first token of the oldest
+             * compressed block or else the oldest memory row */
+            uint64_t oldest = fifo_n ? fifo[0] : t0 - (uint64_t)mm;
+            uint64_t kept = 0;
+            for (int j = 0; j < g; j++) {
+                if (!keep[j])
+                    continue;
+                kept++;
+                if (fifo_n == n_cm) {
+                    memmove(fifo, fifo + 1, sizeof *fifo * (size_t)(n_cm - 1));
+                    fifo_n--;
+                }
+                fifo[fifo_n++] = t0 - (uint64_t)mm + (uint64_t)j * (uint64_t)out->rate;
+            }
+            (void)cm;
+            if ((rc = push_window(out, &cap, bi, wi, t0 - oldest, (uint64_t)g, kept, err)))
                 goto done;
             in[0] = last;
             /* in[1..] (= tgt) is overwritten by the next window's tokens */
@@ -444,6 +496,9 @@ int pg_analyze_memory(const pg_model *m, const pg_book_source *src, uint64_t max
     }
 done:
     pg_tstate_free(s);
+    pg_dct_free(judge);
+    free(fifo);
+    free(all);
     free(in);
     if (rc)
         pg_memory_analysis_free(out);
@@ -546,13 +601,16 @@ int pg_memory_analysis_write(const pg_memory_analysis *a, const char *model_name
     len = 0;
     if (!(f = open_memstream(&buf, &len)))
         return pg_fail(err, PG_ENOMEM, "analysis: out of memory");
-    fputs("book,window,start_token,reading_distance\n", f);
-    uint64_t max_w = 0;
+    fputs("book,window,start_token,reading_distance,blocks_evicted,blocks_kept\n", f);
+    uint64_t max_w = 0, decided = 0, kept = 0;
     for (uint64_t i = 0; i < a->n_windows; i++) {
-        fprintf(f, "%llu,%llu,%llu,%llu\n", (unsigned long long)a->win_book[i],
+        fprintf(f, "%llu,%llu,%llu,%llu,%llu,%llu\n", (unsigned long long)a->win_book[i],
                 (unsigned long long)a->win_index[i],
                 (unsigned long long)(a->win_index[i] * (uint64_t)a->window),
-                (unsigned long long)a->win_distance[i]);
+                (unsigned long long)a->win_distance[i], (unsigned long long)a->win_decided[i],
+                (unsigned long long)a->win_kept[i]);
+        decided += a->win_decided[i];
+        kept += a->win_kept[i];
         if (a->win_index[i] + 1 > max_w)
             max_w = a->win_index[i] + 1;
     }
@@ -583,7 +641,12 @@ int pg_memory_analysis_write(const pg_memory_analysis *a, const char *model_name
         pg_plot_series s[2] = {{"first book", wx, first, (int)max_w},
                                {"mean over the split's books", wx, avg, (int)max_w}};
         char title[256], path[1024];
-        snprintf(title, sizeof title, "Reading distance (%s)", model_name);
+        if (a->is_dct && decided)
+            snprintf(title, sizeof title, "Reading distance (%s; the judge kept %.1f%% of %llu "
+                     "evicted blocks)", model_name, 100.0 * (double)kept / (double)decided,
+                     (unsigned long long)decided);
+        else
+            snprintf(title, sizeof title, "Reading distance (%s)", model_name);
         pg_plot p = {.title = title,
                      .x_label = "position of the window in its book (tokens)",
                      .y_label = "tokens back to the oldest one in memory"};

@@ -21,9 +21,13 @@
  *         0 to the window keys after it.
  *   distance: per window, the reading distance: how far back from the
  *         window's first token the oldest token still represented in the
- *         memories reaches, n_m + c n_cm tokens for the memories' lengths in
- *         layer 0 at that window (DCT paper, Figure 2); over a book and
- *         averaged over the books of a split by window index.
+ *         memories reaches (DCT paper, Figure 2): the first token of the
+ *         oldest block in the compressed memory, else the oldest memory row
+ *         (for a CT n_m + c n_cm for the lengths at that window; a DCT's kept
+ *         blocks need not be contiguous, so the blocks are tracked); over a
+ *         book and averaged over the books of a split by window index. For a
+ *         DCT (greedy judge, as `harness run`) also the evicted blocks and
+ *         the fraction kept.
  * Both run the training forward (harness/train_model.h) without gradients:
  * it keeps each window's attention probabilities.
  */
@@ -71,7 +75,10 @@ typedef struct pg_memory_analysis {
     uint64_t n_windows;
     uint64_t *win_book;      /* [n_windows] book index */
     uint64_t *win_index;     /* [n_windows] window number within its book */
-    uint64_t *win_distance;  /* [n_windows] n_m + c n_cm in layer 0 */
+    uint64_t *win_distance;  /* [n_windows] tokens back to the oldest one represented */
+    uint64_t *win_decided;   /* [n_windows] evicted blocks after the window (compressible) */
+    uint64_t *win_kept;      /* [n_windows] of those, kept in the compressed memory */
+    int is_dct;              /* the blocks kept were the greedy judge's choice */
 } pg_memory_analysis;
 
 /* Runs the model over the books of src (each from its first token, windows

@@ -204,6 +204,12 @@ static void compare_results(const json_t *e, const json_t *r, char ***lines, siz
         {"model", "family"},        {"tokenizer", "vocab_size"}, {"tokenizer", "vocab_sha256"},
         {"context", "window"},      {"context", "memory"},       {"context", "compressed_memory"},
         {"context", "compression_rate"}, {"context", "attention_span"}};
+    static const char *const judge_same[] = {"policy", "seed"};
+    const json_t *je = jget(e, "context", "judge"), *jr = jget(r, "context", "judge");
+    for (size_t i = 0; i < 2 && (je || jr); i++)
+        if (!json_equal(json_object_get(je, judge_same[i]), json_object_get(jr, judge_same[i])))
+            add_line(lines, n, "re-run context.judge.%s differs from the entry's",
+                     judge_same[i]);
     for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
         const json_t *a = jget(e, same[i][0], same[i][1]), *b = jget(r, same[i][0], same[i][1]);
         if (!json_equal((json_t *)a, (json_t *)b)) {
@@ -395,6 +401,22 @@ int lb_reproduce(const json_t *e, const uint8_t content_sha[32], const lb_nll_du
     if (o->threads) {
         argv[a++] = "--threads";
         argv[a++] = threads;
+    }
+    /* a DCT's decision rule: its NLLs depend on it (a book's decisions are
+     * a function of the book and the seed, so a subset re-runs exactly) */
+    char seed[32];
+    const json_t *judge = jget(e, "context", "judge");
+    if (json_is_object(judge)) {
+        const char *policy = json_string_value(json_object_get(judge, "policy"));
+        const json_t *js = json_object_get(judge, "seed");
+        if (json_is_integer(js)) {
+            snprintf(seed, sizeof seed, "%lld", (long long)json_integer_value(js));
+            argv[a++] = "--dct-sample";
+            argv[a++] = seed;
+        } else if (policy) {
+            argv[a++] = "--dct-policy";
+            argv[a++] = (char *)policy;
+        }
     }
     argv[a++] = "--nll-dump";
     argv[a++] = nll_path;

@@ -473,8 +473,8 @@ static int check_model(vctx *c, const json_t *root)
 {
     static const char *const keys[] = {"name", "family", "params", "config_sha256",
                                        "weights_sha256", "random_init_seed", NULL};
-    static const char *const families[] = {"compressive-transformer", "transformer-xl", "other",
-                                           NULL};
+    static const char *const families[] = {"compressive-transformer", "transformer-xl", "dct",
+                                           "other", NULL};
     const json_t *m;
     const char *s;
     int64_t x;
@@ -517,10 +517,46 @@ static int check_tokenizer(vctx *c, const json_t *root)
     return rc;
 }
 
+/* context.judge: a DCT's decision rule (its results depend on it, so a
+ * re-run needs it) and what it kept; present exactly for family "dct". */
+static int check_judge(vctx *c, const json_t *root, const json_t *ctx)
+{
+    static const char *const keys[] = {"policy", "seed", "blocks_decided", "blocks_kept", NULL};
+    static const char *const policies[] = {"greedy", "sample", "compress", "discard", NULL};
+    const char *family = json_string_value(json_object_get(json_object_get(root, "model"),
+                                                           "family"));
+    int is_dct = family && strcmp(family, "dct") == 0;
+    const json_t *j = json_object_get(ctx, "judge");
+    if (!j && !is_dct)
+        return PG_OK;
+    if (!is_dct)
+        return vfail(c, "context.judge", "only a DCT (model.family \"dct\") has a judge");
+    const json_t *jo;
+    int policy, seed_null, dec_null, kept_null;
+    int64_t seed, decided, kept;
+    int rc = get_object(c, ctx, "context", "judge", REQUIRED, &jo);
+    if (!rc) rc = check_keys(c, jo, "context.judge", keys);
+    if (!rc) rc = get_enum(c, jo, "context.judge", "policy", REQUIRED, policies, &policy);
+    if (!rc) rc = get_int(c, jo, "context.judge", "seed", NULLABLE, 0, INT64_MAX, &seed, &seed_null);
+    if (!rc) rc = get_int(c, jo, "context.judge", "blocks_decided", NULLABLE, 0, INT64_MAX, &decided,
+                          &dec_null);
+    if (!rc) rc = get_int(c, jo, "context.judge", "blocks_kept", NULLABLE, 0, INT64_MAX, &kept,
+                          &kept_null);
+    if (rc)
+        return rc;
+    if ((policy == 1) == seed_null)
+        return vfail(c, "context.judge.seed", "must be set for the \"sample\" policy and null "
+                     "otherwise");
+    if (dec_null != kept_null || (!dec_null && kept > decided))
+        return vfail(c, "context.judge.blocks_kept", "must be null with blocks_decided, and at "
+                     "most blocks_decided");
+    return PG_OK;
+}
+
 static int check_context(vctx *c, const json_t *root)
 {
     static const char *const keys[] = {"window", "memory", "compressed_memory",
-                                       "compression_rate", "attention_span", NULL};
+                                       "compression_rate", "attention_span", "judge", NULL};
     const json_t *t;
     int64_t window, memory, cmem, rate, span;
     int window_null, cmem_null, rate_null, span_null;
@@ -541,7 +577,7 @@ static int check_context(vctx *c, const json_t *root)
     if (!window_null && !span_null && span < window)
         return vfail(c, "context.attention_span", "%lld is shorter than the window %lld",
                      (long long)span, (long long)window);
-    return PG_OK;
+    return check_judge(c, root, t);
 }
 
 /* "official" means exactly PG-19's books of the split, byte for byte: the

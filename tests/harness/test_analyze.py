@@ -297,6 +297,44 @@ class AnalyzeMemoryTest(unittest.TestCase):
         self.assertEqual(max(got), nm + 2 * ncm)  # the memories fill up
         for name in ("attention.svg", "distance.svg"):
             ET.parse(os.path.join(out, name))
+        # A DCT made of these weights and a judge whose output bias always says
+        # compress reads as far back as the CT; one that always discards keeps
+        # only the memory (its compressed memory stays empty), and the blocks
+        # it evicts are counted as judged and not kept.
+        dcfg = dict(cfg, name="dct-mem", family="dct", judge_hidden=3)
+        dpath = os.path.join(d, "dct.json")
+        with open(dpath, "w") as f:
+            json.dump(dcfg, f)
+        for bias, want_dist in (([-30.0, 30.0], dist), ([30.0, -30.0], None)):
+            DW = dict(W)
+            h = 3
+            for r in ("", "_reverse"):
+                DW[f"judge.lstm.weight_ih_l0{r}"] = np.zeros((4 * h, 16), np.float32)
+                DW[f"judge.lstm.weight_hh_l0{r}"] = np.zeros((4 * h, h), np.float32)
+                DW[f"judge.lstm.bias_ih_l0{r}"] = np.zeros(4 * h, np.float32)
+                DW[f"judge.lstm.bias_hh_l0{r}"] = np.zeros(4 * h, np.float32)
+            DW["judge.fc.weight"] = np.zeros((2, 2 * h), np.float32)
+            DW["judge.fc.bias"] = np.array(bias, np.float32)
+            dw = os.path.join(d, "dct.safetensors")
+            ref_model.write_safetensors(dw, DW)
+            dout = os.path.join(d, "dout")
+            run(os.path.join(BIN, "harness"), "analyze", "memory", "--model", dpath, "--weights",
+                dw, "--split", "validation", "--shards", os.path.join(d, "shards"),
+                "--max-tokens-per-book", str(max_tokens), "-o", dout)
+            with open(os.path.join(dout, "distance.csv")) as f:
+                rows = list(csv.DictReader(f))
+            got = [int(r["reading_distance"]) for r in rows]
+            evicted = sum(int(r["blocks_evicted"]) for r in rows)
+            kept = sum(int(r["blocks_kept"]) for r in rows)
+            self.assertGreater(evicted, 0)
+            if want_dist is not None:
+                self.assertEqual(got, want_dist)
+                self.assertEqual(kept, evicted)
+            else:
+                self.assertEqual(kept, 0)
+                self.assertEqual(max(got), nm)
+            with open(os.path.join(dout, "distance.svg")) as f:
+                self.assertIn("the judge kept", f.read())
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ref_model  # noqa: E402
 import test_train  # noqa: E402
 
 TOP = test_train.TOP
@@ -172,7 +173,7 @@ class DctTrainTest(unittest.TestCase):
         ct_w = os.path.join(self.tmp, f"ctw{self.n}.safetensors")
         tensors = test_train.read_safetensors(w)
         ct = {k: v for k, v in tensors.items() if not k.startswith("judge.")}
-        write_safetensors(ct_w, ct)
+        ref_model.write_safetensors(ct_w, ct)
         ct_res = self.run_eval(self.cfg["compressive-transformer"], ct_w)
         self.assertEqual(comp["totals"]["nll"], ct_res["totals"]["nll"])
         self.assertNotEqual(disc["totals"]["nll"], ct_res["totals"]["nll"])
@@ -195,19 +196,6 @@ class DctTrainTest(unittest.TestCase):
                             "--dct-sample", "3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.assertNotEqual(p.returncode, 0)
         self.assertIn(b"not a DCT", p.stderr)
-
-
-def write_safetensors(path, tensors):
-    import struct
-    hdr, off, blobs = {}, 0, []
-    for k, v in tensors.items():
-        b = v.astype("<f4").tobytes()
-        hdr[k] = {"dtype": "F32", "shape": list(v.shape), "data_offsets": [off, off + len(b)]}
-        off += len(b)
-        blobs.append(b)
-    h = json.dumps(hdr).encode()
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 
 if __name__ == "__main__":
