@@ -46,7 +46,7 @@ HARNESS_LIB_SRCS := harness/model.c harness/train_model.c harness/train.c harnes
                     harness/eval.c harness/results.c harness/backend.c harness/backend_cpu.c \
                     $(HARNESS_BACKEND_SRCS) harness/shard_source.c harness/dist.c \
                     harness/eval_dist.c harness/analyze.c $(SHARD_READER_SRCS)
-HARNESS_LIB_SRCS += harness/blas_check.c
+HARNESS_LIB_SRCS += harness/blas_check.c harness/dct_judge.c
 # Open MPI (scale-out, harness/dist.h): flags from its pkg-config file.
 MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null)
 MPI_LIBS   := $(shell pkg-config --libs ompi-c 2>/dev/null || echo -lmpi)
@@ -65,6 +65,12 @@ harness_test_LIBS := $(HARNESS_LIBS)
 UNIT_TESTS += harness_train_test
 harness_train_test_SRCS := $(HARNESS_LIB_SRCS) tests/harness/test_train.c
 harness_train_test_LIBS := $(HARNESS_LIBS)
+
+# harness/dct_judge.c: finite differences, toy bandits that REINFORCE must solve; also the
+# driver (--dump IN OUT) that tests/harness/test_dct_judge_torch.py checks against PyTorch.
+UNIT_TESTS += harness_dct_judge_test
+harness_dct_judge_test_SRCS := $(HARNESS_LIB_SRCS) tests/harness/test_dct_judge.c
+harness_dct_judge_test_LIBS := $(HARNESS_LIBS)
 
 # harness/dist.c alone: run directly (one process) and by test_dist.py under mpirun.
 UNIT_TESTS += harness_dist_test
