@@ -55,7 +55,7 @@ const char *pg_precision_name(int precision)
 int pg_backend_open(const pg_model *m, const pg_backend_config *cfg, int batch, int max_slots,
                     int window, pg_backend **out, char *note, size_t note_cap, pg_error *err)
 {
-    static const pg_backend_config cpu_default = {PG_DEVICE_CPU, 0, PG_PRECISION_DEFAULT};
+    static const pg_backend_config cpu_default = {PG_DEVICE_CPU, 0, PG_PRECISION_DEFAULT, 0, 0};
     if (!cfg)
         cfg = &cpu_default;
     if (note && note_cap)
@@ -63,7 +63,13 @@ int pg_backend_open(const pg_model *m, const pg_backend_config *cfg, int batch, 
     *out = NULL;
     if (max_slots < 1)
         max_slots = 1;
-    if (cfg->device == PG_DEVICE_CUDA || cfg->device == PG_DEVICE_AUTO) {
+    int is_dct = pg_model_is_dct(&m->cfg);
+    if (is_dct && cfg->device == PG_DEVICE_CUDA)
+        return pg_fail(err, PG_EINVAL, "model %s: the DCT's judge runs on the CPU backend only "
+                       "(use --device cpu)", m->cfg.name);
+    if (is_dct && cfg->device == PG_DEVICE_AUTO && note && note_cap)
+        snprintf(note, note_cap, "the DCT's judge runs on the CPU backend only");
+    if (!is_dct && (cfg->device == PG_DEVICE_CUDA || cfg->device == PG_DEVICE_AUTO)) {
         int rc = pg_backend_cuda_open(m, cfg, batch, max_slots, window, out, err);
         if (rc == 0 || cfg->device == PG_DEVICE_CUDA)
             return rc;
@@ -77,7 +83,13 @@ int pg_backend_open(const pg_model *m, const pg_backend_config *cfg, int batch, 
         batch = pg_get_threads() > 2 ? pg_get_threads() : 2;
     if (batch > max_slots)
         batch = max_slots;
-    return pg_backend_cpu_open(m, batch, window, out, err);
+    int rc = pg_backend_cpu_open(m, batch, window, out, err);
+    if (!rc && is_dct && cfg->dct_policy != 0 &&
+        (rc = pg_backend_cpu_set_dct(*out, cfg->dct_policy, cfg->dct_seed, err))) {
+        pg_backend_free(*out);
+        *out = NULL;
+    }
+    return rc;
 }
 
 void pg_backend_free(pg_backend *be)

@@ -10,7 +10,8 @@
  *   cpu   model.c's forward (OpenBLAS + OpenMP, fp32): the reference.
  *   cuda  harness/cuda/ (cuBLAS + fused kernels, bf16 or fp32), built when
  *         nvcc was found; otherwise opening it fails with "built without
- *         CUDA" and `--device auto` falls back to the CPU.
+ *         CUDA" and `--device auto` falls back to the CPU. The DCT's judge
+ *         runs on the CPU backend only (`--device cuda` refuses a DCT).
  *
  * Contract of forward_nll: slot b gets lens[b] tokens (0 <= lens[b] <=
  * window, 0 leaves the slot untouched), tokens[] and targets[] hold them
@@ -38,6 +39,8 @@ typedef struct pg_backend_config {
     int device;       /* enum pg_device_kind (0: CPU) */
     int device_index; /* cuda:N; -1: the node-local MPI rank modulo the GPU count */
     int precision;    /* enum pg_precision; DEFAULT: fp32 on the CPU, bf16 on CUDA */
+    int dct_policy;   /* DCT models: enum pg_dct_policy of harness/dct.h (0: greedy) */
+    uint64_t dct_seed;/* ... and the seed of PG_DCT_SAMPLE */
 } pg_backend_config;
 
 typedef struct pg_backend pg_backend;
@@ -81,6 +84,11 @@ void pg_backend_free(pg_backend *be);
 /* The CPU backend (backend_cpu.c). */
 int pg_backend_cpu_open(const pg_model *m, int n_slots, int window, pg_backend **out,
                         pg_error *err);
+/* DCT models on the CPU backend: the judge's policy (the backend opens with
+ * greedy); PG_EINVAL for other models or backends. */
+int pg_backend_cpu_set_dct(pg_backend *be, int policy, uint64_t seed, pg_error *err);
+/* 1 and the judge's counts when be runs a DCT, else 0. */
+int pg_backend_dct_stats(const pg_backend *be, uint64_t *decided, uint64_t *kept);
 /* The CUDA backend (harness/cuda/, or backend_nocuda.c when built without
  * nvcc). PG_ENOTFOUND when no usable GPU is present. */
 int pg_backend_cuda_open(const pg_model *m, const pg_backend_config *cfg, int batch,

@@ -27,6 +27,7 @@
 #include "harness/blas_check.h"
 #include "harness/eval_dist.h"
 #include "harness/eval.h"
+#include "harness/dct.h"
 #include "harness/model.h"
 #include "harness/results.h"
 #include "harness/safetensors.h"
@@ -44,6 +45,7 @@ static void usage(FILE *f)
             "[--tokenizer-name NAME]\n"
             "                   [--device cpu|cuda[:N]|auto] [--precision fp32|bf16]\n"
             "                   [--memory N] [--compressed-memory N]\n"
+            "                   [--dct-policy greedy|sample|compress|discard] [--dct-sample SEED]\n"
             "       harness logits --model NAME (--weights FILE | --random-init SEED) "
             "--tokens FILE --out FILE [--window N]\n"
             "                   [--device cpu|cuda[:N]|auto] [--precision fp32|bf16]\n"
@@ -65,7 +67,8 @@ typedef struct opts {
     int batch, threads, window;
     int memory, compressed_memory; /* evaluation-time overrides; -1: the config's */
     double seconds;
-    pg_backend_config backend; /* --device, --precision */
+    pg_backend_config backend; /* --device, --precision, --dct-policy, --dct-sample */
+    int dct_set;               /* a --dct-* option was given */
 } opts;
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -100,7 +103,8 @@ static int parse_args(int argc, char **argv, opts *o)
         {"tokens", 1, 0, 'T'},       {"seconds", 1, 0, 'S'},   {"tokenizer-name", 1, 0, 'k'},
         {"device", 1, 0, 'D'},       {"precision", 1, 0, 'X'},
         {"memory", 1, 0, 'M'},       {"compressed-memory", 1, 0, 'C'},
-        {"books", 1, 0, 'K'},        {"help", 0, 0, 'h'},      {0, 0, 0, 0}};
+        {"books", 1, 0, 'K'},        {"help", 0, 0, 'h'},
+        {"dct-policy", 1, 0, 'J'},   {"dct-sample", 1, 0, 'j'}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->memory = o->compressed_memory = -1;
     o->batch = 0;
@@ -130,6 +134,16 @@ static int parse_args(int argc, char **argv, opts *o)
         case 'M': bad = parse_int(optarg, 0, 1 << 20, &o->memory); break;
         case 'C': bad = parse_int(optarg, 0, 1 << 20, &o->compressed_memory); break;
         case 'K': o->books = optarg; break;
+        case 'J':
+            o->backend.dct_policy = pg_dct_parse_policy(optarg);
+            bad = o->backend.dct_policy < 0;
+            o->dct_set = 1;
+            break;
+        case 'j': /* --dct-sample SEED: actions drawn from the judge, seeded */
+            o->backend.dct_policy = PG_DCT_SAMPLE;
+            bad = parse_u64(optarg, &o->backend.dct_seed);
+            o->dct_set = 1;
+            break;
         case 'S': {
             char *end;
             o->seconds = strtod(optarg, &end);
@@ -344,6 +358,10 @@ static int cmd_run(const opts *o, pg_error *err)
     if ((rc = pg_backend_open(m, &o->backend, o->batch, nb > 4096 ? 4096 : nb ? (int)nb : 1,
                               o->window ? o->window : cfg.window, &be, note, sizeof note, err)))
         goto done;
+    if (o->dct_set && !pg_model_is_dct(&cfg)) {
+        rc = pg_fail(err, PG_EINVAL, "--dct-policy/--dct-sample: model %s is not a DCT", cfg.name);
+        goto done;
+    }
     pg_eval_opts eo = {.batch = be->n_slots,
                        .window = o->window,
                        .max_tokens_per_book = o->max_tokens_per_book,
@@ -365,6 +383,15 @@ static int cmd_run(const opts *o, pg_error *err)
         ri.gpu = gpu;
     }
     ri.split = o->split;
+    if (pg_model_is_dct(&cfg)) { /* the judge's rule and what it kept (this process's books) */
+        ri.dct = 1;
+        ri.dct_policy = pg_dct_policy_name(o->backend.dct_policy);
+        ri.dct_seed = o->backend.dct_seed;
+        ri.dct_has_seed = o->backend.dct_policy == PG_DCT_SAMPLE;
+        pg_backend_dct_stats(be, &ri.dct_decided, &ri.dct_kept);
+        if (dist.size > 1)
+            ri.dct_decided = ri.dct_kept = 0; /* per rank only: not reported */
+    }
     ri.split_books = pg_shard_source_total_books(src);
     ri.window = o->window ? o->window : cfg.window;
     ri.prefix_tokens = o->max_tokens_per_book;

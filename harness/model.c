@@ -52,7 +52,7 @@ int pg_model_config_parse(const char *json, size_t len, const char *path, pg_mod
     static const char *const known[] = {
         "name", "family", "vocab_size", "d_model", "n_layer", "n_head", "d_head", "d_ff",
         "window", "memory", "compressed_memory", "compression_rate", "compression",
-        "dilation", "layer_norm_eps", "comment", NULL};
+        "dilation", "layer_norm_eps", "comment", "judge_hidden", NULL};
     json_error_t jerr;
     json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
@@ -83,13 +83,15 @@ int pg_model_config_parse(const char *json, size_t len, const char *path, pg_mod
     snprintf(out->name, sizeof out->name, "%s", json_string_value(name));
     if (!json_is_string(family) ||
         (strcmp(json_string_value(family), "transformer-xl") != 0 &&
-         strcmp(json_string_value(family), "compressive-transformer") != 0)) {
-        pg_fail(err, PG_EINVAL,
-                "%s: \"family\" must be \"transformer-xl\" or \"compressive-transformer\"", path);
+         strcmp(json_string_value(family), "compressive-transformer") != 0 &&
+         strcmp(json_string_value(family), "dct") != 0)) {
+        pg_fail(err, PG_EINVAL, "%s: \"family\" must be \"transformer-xl\", "
+                "\"compressive-transformer\" or \"dct\"", path);
         goto done;
     }
     snprintf(out->family, sizeof out->family, "%s", json_string_value(family));
-    int is_ct = strcmp(out->family, "compressive-transformer") == 0;
+    int is_dct = pg_model_is_dct(out);
+    int is_ct = is_dct || strcmp(out->family, "compressive-transformer") == 0;
     if (get_int(root, "vocab_size", 1, 0, 1, 1 << 22, path, &out->vocab_size, err) ||
         get_int(root, "d_model", 1, 0, 2, 16384, path, &out->d_model, err) ||
         get_int(root, "n_layer", 1, 0, 1, 1024, path, &out->n_layer, err) ||
@@ -101,7 +103,9 @@ int pg_model_config_parse(const char *json, size_t len, const char *path, pg_mod
         get_int(root, "compressed_memory", 0, 0, 0, 1 << 20, path, &out->compressed_memory,
                 err) ||
         get_int(root, "compression_rate", 0, 1, 1, 64, path, &out->compression_rate, err) ||
-        get_int(root, "dilation", 0, 2, 1, 64, path, &out->dilation, err))
+        get_int(root, "dilation", 0, 2, 1, 64, path, &out->dilation, err) ||
+        get_int(root, "judge_hidden", is_dct, 0, is_dct ? 1 : 0, is_dct ? 4096 : 0, path,
+                &out->judge_hidden, err))
         goto done;
     if (out->d_model % 2) {
         pg_fail(err, PG_EINVAL, "%s: d_model must be even (sinusoidal encodings)", path);
@@ -182,6 +186,11 @@ int pg_model_config_load(const char *path, pg_model_config *out, uint8_t sha256[
 
 /* ---------------------------------------------------------------- layout */
 
+int pg_model_is_dct(const pg_model_config *c)
+{
+    return strcmp(c->family, "dct") == 0;
+}
+
 static int has_conv(const pg_model_config *c)
 {
     return c->compression == PG_COMPRESS_CONV || c->compression == PG_COMPRESS_DILATED_CONV;
@@ -241,6 +250,23 @@ static int layout(const pg_model_config *c, pg_tensor_info *info, int cap, float
     }
     T("ln_f.weight", -1, 1, d, 0, 0);
     T("ln_f.bias", -1, 1, d, 0, 0);
+    if (pg_model_is_dct(c)) { /* the judge: nn.LSTM(d, H, bidirectional) + nn.Linear(2H, 2) */
+        int64_t jh = c->judge_hidden;
+        static const char *const dir[2] = {"", "_reverse"};
+        char nm[64];
+        for (int r = 0; r < 2; r++) {
+            snprintf(nm, sizeof nm, "judge.lstm.weight_ih_l0%s", dir[r]);
+            T(nm, -1, 2, 4 * jh, d, 0);
+            snprintf(nm, sizeof nm, "judge.lstm.weight_hh_l0%s", dir[r]);
+            T(nm, -1, 2, 4 * jh, jh, 0);
+            snprintf(nm, sizeof nm, "judge.lstm.bias_ih_l0%s", dir[r]);
+            T(nm, -1, 1, 4 * jh, 0, 0);
+            snprintf(nm, sizeof nm, "judge.lstm.bias_hh_l0%s", dir[r]);
+            T(nm, -1, 1, 4 * jh, 0, 0);
+        }
+        T("judge.fc.weight", -1, 2, 2, 2 * jh, 0);
+        T("judge.fc.bias", -1, 1, 2, 0, 0);
+    }
 #undef T
     if (total)
         *total = off;
@@ -304,6 +330,16 @@ int pg_model_new(const pg_model_config *cfg, pg_model **out, pg_error *err)
     }
     m->lnf_w = info[i++].data;
     m->lnf_b = info[i++].data;
+    if (pg_model_is_dct(cfg)) {
+        for (int r = 0; r < 2; r++) {
+            m->judge.w_ih[r] = info[i++].data;
+            m->judge.w_hh[r] = info[i++].data;
+            m->judge.b_ih[r] = info[i++].data;
+            m->judge.b_hh[r] = info[i++].data;
+        }
+        m->judge.fc_w = info[i++].data;
+        m->judge.fc_b = info[i++].data;
+    }
     free(info);
     *out = m;
     return 0;
@@ -412,6 +448,9 @@ struct pg_state {
     float *logits;            /* [B*W, V] */
     /* per slot: first row in x, first row in k/v, rows in k/v, first new row in k/v */
     int *row0, *cat0, *catlen, *new0;
+    /* DCT keep masks for the next forward: keep_n[b] < 0 keeps every block */
+    uint8_t *keep;            /* [B, keep_cap] */
+    int *keep_n, keep_cap, rate; /* rate: the compression rate c */
     int r_ready;              /* r computed (first forward) */
     double flops;
     float *block;             /* the one allocation */
@@ -465,8 +504,13 @@ int pg_state_new(const pg_model *m, int n_slots, int window, pg_state **out, pg_
     s->cmem_len = calloc(L * B, sizeof(int));
     s->comp_idx = calloc(nt * (nm + W), sizeof(int));
     s->row0 = calloc(4 * B, sizeof(int));
+    s->rate = c->compression_rate;
+    s->keep_cap = (int)((nm + W) / (size_t)c->compression_rate + 1);
+    s->keep = calloc(B * (size_t)s->keep_cap, 1);
+    s->keep_n = malloc(B * sizeof(int));
     s->block = total < ((size_t)1 << 40) ? calloc(total, sizeof(float)) : NULL;
-    if (!s->mem_len || !s->cmem_len || !s->comp_idx || !s->row0 || !s->block) {
+    if (!s->mem_len || !s->cmem_len || !s->comp_idx || !s->row0 || !s->keep || !s->keep_n ||
+        !s->block) {
         pg_state_free(s);
         return pg_fail(err, PG_ENOMEM, "state: cannot allocate %zu floats for %d slots", total,
                        n_slots);
@@ -479,8 +523,10 @@ int pg_state_new(const pg_model *m, int n_slots, int window, pg_state **out, pg_
         *ptrs[i] = p;
         p += sizes[i];
     }
-    for (size_t b = 0; b < B; b++)
+    for (size_t b = 0; b < B; b++) {
         s->cat0[b] = (int)(b * span);
+        s->keep_n[b] = -1;
+    }
     /* Sinusoid of distance p: [sin(p f_0) .. sin(p f_{d/2-1}), cos(p f_0) ..],
      * f_k = 10000^(-2k/d), in decreasing distance as in Transformer-XL: row t
      * is distance span-1-t, so the K keys of a window use the last K rows. */
@@ -502,6 +548,8 @@ void pg_state_free(pg_state *s)
     free(s->cmem_len);
     free(s->comp_idx);
     free(s->row0);
+    free(s->keep);
+    free(s->keep_n);
     free(s->block);
     free(s);
 }
@@ -514,6 +562,32 @@ void pg_state_reset_slot(pg_state *s, int slot)
         s->cmem_len[i] = 0;
         memset(s->usage + i * s->n_mem, 0, sizeof(float) * (size_t)s->n_mem);
     }
+}
+
+/* Evicted rows when a window of len rows arrives: the memory overflows by
+ * m + len - n_m; whole blocks of c are compressed (a remainder, only after a
+ * partial window, is dropped as in update_memory). */
+int pg_state_evicted_blocks(const pg_state *s, int slot, int len)
+{
+    if (s->n_cmem == 0 || slot < 0 || slot >= s->n_slots)
+        return 0;
+    int m = s->mem_len[slot], ev = m + len - s->n_mem; /* layer 0 (li = slot) */
+    return ev > 0 ? ev / s->rate : 0;
+}
+
+int pg_state_set_keep(pg_state *s, int slot, const uint8_t *keep, int n, pg_error *err)
+{
+    if (slot < 0 || slot >= s->n_slots || n < 0 || n >= s->keep_cap)
+        return pg_fail(err, PG_EINVAL, "keep mask: slot %d or %d blocks out of range", slot, n);
+    memcpy(s->keep + (size_t)slot * s->keep_cap, keep, (size_t)n);
+    s->keep_n[slot] = n;
+    return 0;
+}
+
+void pg_state_lengths(const pg_state *s, int slot, int *n_m, int *n_cm)
+{
+    *n_m = s->mem_len[slot];
+    *n_cm = s->cmem_len[slot];
 }
 
 double pg_state_flops(const pg_state *s)
@@ -881,6 +955,22 @@ static void update_memory(job *j, const pg_model_config *cfg, const pg_layer_par
         layernorm(j, lnc, co, lp->ln1_w, lp->ln1_b, g, d, cfg->ln_eps);
         matmul(j, kc, HD, lnc, d, lp->wk, NULL, g, d, HD, 0);
         matmul(j, vc, HD, lnc, d, lp->wv, NULL, g, d, HD, 0);
+        /* DCT: only the blocks the judge keeps enter the compressed memory
+         * (keys and values computed for all g first, so that kept rows are
+         * bitwise the CT's whatever the mask) */
+        if (s->keep_n[b] >= 0) {
+            const uint8_t *keep = s->keep + (size_t)b * s->keep_cap;
+            int kept = 0;
+            for (int jj = 0; jj < g; jj++)
+                if (keep[jj]) {
+                    if (kept != jj) {
+                        memcpy(kc + (size_t)kept * HD, kc + (size_t)jj * HD, sizeof(float) * HD);
+                        memcpy(vc + (size_t)kept * HD, vc + (size_t)jj * HD, sizeof(float) * HD);
+                    }
+                    kept++;
+                }
+            g = kept;
+        }
         /* cmem = concat(cmem, compressed)[-n_cm:] */
         int cm = s->cmem_len[li];
         fifo_append(s->kcm + li * (size_t)ncm * HD, cm, ncm, kc, g, (size_t)HD);
@@ -1008,6 +1098,15 @@ int pg_forward(const pg_model *m, pg_state *s, const uint32_t *tokens, const int
         if (tokens[t] >= (uint32_t)V)
             return pg_fail(err, PG_EINVAL, "forward: token id %u >= vocabulary size %d",
                            tokens[t], V);
+    for (int b = 0; b < B; b++)
+        if (s->keep_n[b] >= 0 && lens[b] > 0 &&
+            s->keep_n[b] != pg_state_evicted_blocks(s, b, lens[b])) {
+            int n = s->keep_n[b];
+            for (int k = 0; k < B; k++)
+                s->keep_n[k] = -1;
+            return pg_fail(err, PG_EINVAL, "forward: slot %d: a keep mask of %d blocks, but "
+                           "this window evicts %d", b, n, pg_state_evicted_blocks(s, b, lens[b]));
+        }
     /* x[T, d] = E[tokens] */
     for (int t = 0; t < T; t++)
         memcpy(s->x + (size_t)t * d, m->tok_emb + (size_t)tokens[t] * d, sizeof(float) * d);
@@ -1039,6 +1138,9 @@ int pg_forward(const pg_model *m, pg_state *s, const uint32_t *tokens, const int
         forward_job(&all);
     }
     s->flops += all.flops;
+    for (int b = 0; b < B; b++) /* masks are one-shot (a slot without tokens keeps its own) */
+        if (lens[b] > 0)
+            s->keep_n[b] = -1;
     *logits = s->logits;
     return 0;
 }

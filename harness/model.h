@@ -22,6 +22,13 @@
  * projections never change), so each window projects only its own rows and
  * the rows it compresses.
  *
+ * The Dynamic Compressive Transformer ("family": "dct", harness/dct.h) is a
+ * Compressive Transformer plus a judge (harness/dct_judge.h) that decides,
+ * for each block of c evicted rows, whether its compressed row enters the
+ * compressed memory or is discarded. The forward takes those decisions as a
+ * per-slot keep mask (pg_state_set_keep); without one every block is kept,
+ * which is the Compressive Transformer exactly.
+ *
  * Weights are named and shaped like PyTorch modules (nn.Linear [out, in],
  * nn.Conv1d [out, in, kernel]); see models/README.md for the list.
  * All parameters live in one allocation carved into tensors (llm.c style).
@@ -33,6 +40,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "harness/dct_judge.h"
 
 enum pg_compression {
     PG_COMPRESS_NONE = 0,      /* Transformer-XL: evicted memories are dropped */
@@ -45,7 +53,7 @@ enum pg_compression {
 
 typedef struct pg_model_config {
     char name[101];
-    char family[32];           /* "transformer-xl" or "compressive-transformer" */
+    char family[32];           /* "transformer-xl", "compressive-transformer" or "dct" */
     int vocab_size, d_model, n_layer, n_head, d_head, d_ff;
     int window;                /* n_s: tokens per window */
     int memory;                /* n_m */
@@ -54,7 +62,11 @@ typedef struct pg_model_config {
     int compression;           /* enum pg_compression */
     int dilation;              /* for PG_COMPRESS_DILATED_CONV */
     float ln_eps;
+    int judge_hidden;          /* DCT: the judge's LSTM hidden size per direction; 0 otherwise */
 } pg_model_config;
+
+/* 1 for the Dynamic Compressive Transformer family. */
+int pg_model_is_dct(const pg_model_config *c);
 
 /* Parses and validates a model config (JSON, see models/README.md). */
 int pg_model_config_parse(const char *json, size_t len, const char *path, pg_model_config *out,
@@ -80,6 +92,7 @@ typedef struct pg_model {
     float *tok_emb;           /* [V, d] */
     float *lnf_w, *lnf_b;     /* [d] */
     pg_layer_params *layers;  /* [n_layer] */
+    pg_judge_params judge;    /* DCT only (all NULL otherwise): "judge.*" tensors */
     float *mem;               /* the one parameter allocation */
     size_t n_params;
 } pg_model;
@@ -113,6 +126,18 @@ int pg_state_new(const pg_model *m, int n_slots, int window, pg_state **out, pg_
 void pg_state_free(pg_state *s);
 /* Empties the memories of one slot (start of a book). */
 void pg_state_reset_slot(pg_state *s, int slot);
+/* Blocks of c rows that slot b's memory evicts when the next window brings
+ * len rows (the compressed rows the window would push in a CT). */
+int pg_state_evicted_blocks(const pg_state *s, int slot, int len);
+/* One-shot keep mask for the next pg_forward of slot b: keep[j] != 0 pushes
+ * the compressed row of evicted block j into the compressed memory, 0 drops
+ * it (in every layer). n must equal pg_state_evicted_blocks for that
+ * window's length (checked by pg_forward: PG_EINVAL). Without a mask every
+ * block is kept. The mask is copied. */
+int pg_state_set_keep(pg_state *s, int slot, const uint8_t *keep, int n, pg_error *err);
+/* Rows in slot b's memory and compressed memory (layer 0; all layers agree). */
+void pg_state_lengths(const pg_state *s, int slot, int *n_m, int *n_cm);
+
 /* Forward of one window. Slot b gets lens[b] input tokens (0 <= lens[b] <=
  * window; 0 leaves the slot untouched); tokens holds them slot after slot.
  * Returns logits [sum(lens), V] valid until the next call. Token ids must be

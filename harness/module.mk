@@ -46,7 +46,10 @@ HARNESS_LIB_SRCS := harness/model.c harness/train_model.c harness/train.c harnes
                     harness/eval.c harness/results.c harness/backend.c harness/backend_cpu.c \
                     $(HARNESS_BACKEND_SRCS) harness/shard_source.c harness/dist.c \
                     harness/eval_dist.c harness/analyze.c $(SHARD_READER_SRCS)
-HARNESS_LIB_SRCS += harness/blas_check.c harness/dct_judge.c
+HARNESS_LIB_SRCS += harness/blas_check.c
+# The DCT: the judge (harness/dct_judge.h) and its driver around the forward (harness/dct.h).
+HARNESS_DCT_SRCS := harness/dct.c harness/dct_judge.c
+HARNESS_LIB_SRCS += $(HARNESS_DCT_SRCS)
 # Open MPI (scale-out, harness/dist.h): flags from its pkg-config file.
 MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null)
 MPI_LIBS   := $(shell pkg-config --libs ompi-c 2>/dev/null || echo -lmpi)
@@ -62,6 +65,10 @@ harness_test_SRCS := $(HARNESS_LIB_SRCS) $(SHARD_WRITER_SRCS) tests/harness/test
 harness_test_LIBS := $(HARNESS_LIBS)
 
 # harness/train_model.c: finite-difference checks of every backward, thread invariance, overfit.
+UNIT_TESTS += harness_dct_test
+harness_dct_test_SRCS := $(HARNESS_LIB_SRCS) tests/harness/test_dct.c
+harness_dct_test_LIBS := $(HARNESS_LIBS)
+
 UNIT_TESTS += harness_train_test
 harness_train_test_SRCS := $(HARNESS_LIB_SRCS) tests/harness/test_train.c
 harness_train_test_LIBS := $(HARNESS_LIBS)
@@ -101,7 +108,7 @@ $(BUILD)/obj/tests/harness/test_cuda_kernels.o: CXXFLAGS += -std=c++20 -DPG19_CU
 
 # The whole CUDA backend on the CPU against the CPU backend (no GPU, no nvcc).
 UNIT_TESTS += harness_cuda_emulated_test
-harness_cuda_emulated_test_SRCS := harness/model.c harness/backend.c harness/backend_cpu.c \
+harness_cuda_emulated_test_SRCS := harness/model.c harness/backend.c harness/backend_cpu.c $(HARNESS_DCT_SRCS) \
                                    tests/harness/backend_cuda_emu.cc tests/harness/test_cuda_emulated.c
 harness_cuda_emulated_test_LIBS := -lopenblas -ljansson -lm -fopenmp -pthread
 $(BUILD)/obj/tests/harness/backend_cuda_emu.o: CXXFLAGS += -std=c++20 -DPG19_CUDA_EMULATE \

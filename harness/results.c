@@ -119,6 +119,17 @@ int pg_results_write_json(const char *path, const pg_run_info *ri, const pg_eval
                   "compressed_memory", c->compressed_memory, "compression_rate",
                   is_ct ? json_integer(c->compression_rate) : json_null(), "attention_span",
                   ri->window + c->memory + c->compressed_memory));
+    if (ri->dct) {
+        json_t *ctx = json_object_get(root, "context");
+        json_object_set_new(
+            ctx, "judge",
+            json_pack("{s:s, s:o, s:o, s:o}", "policy", ri->dct_policy, "seed",
+                      ri->dct_has_seed ? json_integer((json_int_t)ri->dct_seed) : json_null(),
+                      "blocks_decided",
+                      ri->dct_decided ? json_integer((json_int_t)ri->dct_decided) : json_null(),
+                      "blocks_kept",
+                      ri->dct_decided ? json_integer((json_int_t)ri->dct_kept) : json_null()));
+    }
     json_object_set_new(
         root, "eval",
         json_pack("{s:s, s:b, s:s, s:I, s:o, s:s, s:o, s:o}", "split", ri->split, "official",
@@ -196,6 +207,15 @@ void pg_results_print_table(FILE *f, const pg_run_info *ri, const pg_eval_result
     if (c->compressed_memory)
         fprintf(f, ", compressed memory %d (%s, rate %d)", c->compressed_memory,
                 pg_compression_name(c->compression), c->compression_rate);
+    if (ri->dct) {
+        fprintf(f, "\njudge    %s", ri->dct_policy);
+        if (ri->dct_has_seed)
+            fprintf(f, " (seed %llu)", (unsigned long long)ri->dct_seed);
+        if (ri->dct_decided)
+            fprintf(f, ": kept %llu of %llu evicted blocks (%.1f%%)",
+                    (unsigned long long)ri->dct_kept, (unsigned long long)ri->dct_decided,
+                    100.0 * (double)ri->dct_kept / (double)ri->dct_decided);
+    }
     fprintf(f, "\nsplit    %s: %llu books, %s%s%s%s\n", ri->split,
             (unsigned long long)res->n_books, pg19_book_set_name(ri->books.kind),
             ri->books.reason[0] ? " (" : "", ri->books.reason, ri->books.reason[0] ? ")" : "");

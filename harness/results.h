@@ -40,6 +40,10 @@ typedef struct pg_run_info {
     const uint8_t (*shard_sha)[32];
     int threads;
     const char *gpu;           /* hardware.gpu: the card and precision, or NULL (CPU) */
+    int dct;                   /* a DCT: context.judge is written */
+    const char *dct_policy;    /* greedy, sample, compress, discard */
+    int dct_has_seed;
+    uint64_t dct_seed, dct_decided, dct_kept; /* decided 0: not counted (MPI) */
     const char *nll_dump_file; /* base name, or NULL */
     uint8_t nll_dump_sha[32];
 } pg_run_info;

@@ -41,6 +41,7 @@ typedef struct pg_window_stats {
     double nll_sum;      /* sum of token NLLs */
     double recon_sum;    /* sum of reconstruction losses (all layers) */
     uint64_t n_tokens;   /* targets scored */
+    double *slot_nll;    /* optional [n_slots]: += each slot's NLL sum */
 } pg_window_stats;
 
 /* Training state of n_slots book streams: their memories (per layer: memory
@@ -48,6 +49,13 @@ typedef struct pg_window_stats {
 int pg_tstate_new(const pg_model *m, int n_slots, pg_tstate **out, pg_error *err);
 void pg_tstate_free(pg_tstate *s);
 void pg_tstate_reset_slot(pg_tstate *s, int slot);
+
+/* DCT keep masks, as pg_state_evicted_blocks / pg_state_set_keep of
+ * harness/model.h: one-shot, checked by pg_train_window. The
+ * reconstruction loss still covers every evicted row (it trains the
+ * compressor, whatever the judge keeps). */
+int pg_tstate_evicted_blocks(const pg_tstate *s, int slot, int len);
+int pg_tstate_set_keep(pg_tstate *s, int slot, const uint8_t *keep, int n, pg_error *err);
 
 /* Forward and backward of one window. Slot b has lens[b] (0..window) inputs
  * and as many targets, slot after slot in inputs/targets. Accumulates the
