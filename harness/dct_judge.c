@@ -12,10 +12,12 @@
  * Records are indexed by position, not by step: the reverse direction's step
  * s writes position N-1-s, and its "previous" state is position t+1.
  *
- * Matrix-vector products are cblas_sgemv per step for the input and the
- * recurrent projection alike (the recurrence is sequential anyway, and the
- * forward then computes the same bits with and without act); the weight
+ * The input projection W_ih x is one cblas_sgemm per chunk of positions
+ * (chunks fixed by H alone, so the forward computes the same bits with and
+ * without act), the recurrent one a cblas_sgemv per step; the weight
  * gradients of the backward are one cblas_sgemm per tensor over all steps.
+ * Stack: 64 KiB for the projection chunk (16 H bytes if more), and without
+ * act two step records (56 H bytes).
  */
 #include "harness/dct_judge.h"
 
@@ -52,18 +54,27 @@ static int step_pos(int dir, int N, int s)
     return dir ? N - 1 - s : s;
 }
 
-/* One LSTM step: rec (gates, c, h, tanh c) from x_t [d] and the previous
- * record prev (NULL at the first step: h_0 = c_0 = 0). */
-static void lstm_step_fwd(const pg_judge_params *p, int dir, int d, int H, const float *xt,
+/* Positions per input-projection call: a function of H alone, so that the
+ * forward cuts its sgemm calls the same way with and without act (OpenBLAS's
+ * result for a row can change with the number of rows in the call), and the
+ * stack buffer stays at 64 KiB (4H floats when 4H alone is larger). */
+static int proj_rows(int H)
+{
+    int rows = 16384 / (4 * H);
+    return rows > 0 ? rows : 1;
+}
+
+/* One LSTM step: rec (gates, c, h, tanh c) from the input projection
+ * xproj_t = W_ih x_t [4H] and the previous record prev (NULL at the first
+ * step: h_0 = c_0 = 0). */
+static void lstm_step_fwd(const pg_judge_params *p, int dir, int H, const float *xproj_t,
                           const float *prev, float *rec)
 {
     float *gate = rec;                  /* [4H] pre-activations, then activations */
     float *c = rec + OFF_C(H), *h = rec + OFF_H(H), *tc = rec + OFF_TC(H);
     /* gate = W_ih x_t + b_ih + b_hh (+ W_hh h_{t-1}) */
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, 4 * H, d, 1.0f, p->w_ih[dir], d, xt, 1, 0.0f, gate,
-                1);
     for (int j = 0; j < 4 * H; j++)
-        gate[j] += p->b_ih[dir][j] + p->b_hh[dir][j];
+        gate[j] = xproj_t[j] + p->b_ih[dir][j] + p->b_hh[dir][j];
     if (prev)
         cblas_sgemv(CblasRowMajor, CblasNoTrans, 4 * H, H, 1.0f, p->w_hh[dir], H,
                     prev + OFF_H(H), 1, 1.0f, gate, 1);
@@ -84,6 +95,9 @@ void pg_judge_forward(const pg_judge_params *p, int d, int H, const float *x, in
                       float *logits, float *act)
 {
     const size_t R = REC(H);
+    const int rows = proj_rows(H);
+    const int n_chunks = (N + rows - 1) / rows;
+    float xproj[(size_t)rows * 4 * H]; /* W_ih x for one chunk of positions [rows, 4H] */
     /* Without act only the current and the previous record are kept. */
     float ring[act ? 1 : 2 * R];
     /* logits[t] = b_fc, then each direction adds W_fc[:, dir*H : (dir+1)*H] h_dir_t */
@@ -93,19 +107,28 @@ void pg_judge_forward(const pg_judge_params *p, int d, int H, const float *x, in
     }
     for (int dir = 0; dir < 2; dir++) {
         const float *prev = NULL;
-        for (int s = 0; s < N; s++) {
-            int t = step_pos(dir, N, s);
-            float *rec = act ? act + ((size_t)dir * N + t) * R : ring + (size_t)(s & 1) * R;
-            lstm_step_fwd(p, dir, d, H, x + (size_t)t * d, prev, rec);
-            const float *h = rec + OFF_H(H);
-            for (int k = 0; k < 2; k++) {
-                const float *w = p->fc_w + (size_t)k * 2 * H + (size_t)dir * H;
-                float acc = 0.0f;
-                for (int j = 0; j < H; j++)
-                    acc += w[j] * h[j];
-                logits[2 * t + k] += acc;
+        int s = 0; /* step */
+        /* the forward direction walks the chunks and their positions up, the reverse down */
+        for (int k = 0; k < n_chunks; k++) {
+            int t0 = (dir ? n_chunks - 1 - k : k) * rows;
+            int nt = N - t0 < rows ? N - t0 : rows;
+            /* xproj [nt, 4H] = x[t0 : t0+nt] [nt, d] . W_ih^T [d, 4H] */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nt, 4 * H, d, 1.0f,
+                        x + (size_t)t0 * d, d, p->w_ih[dir], d, 0.0f, xproj, 4 * H);
+            for (int i = 0; i < nt; i++, s++) {
+                int t = dir ? t0 + nt - 1 - i : t0 + i;
+                float *rec = act ? act + ((size_t)dir * N + t) * R : ring + (size_t)(s & 1) * R;
+                lstm_step_fwd(p, dir, H, xproj + (size_t)(t - t0) * 4 * H, prev, rec);
+                const float *h = rec + OFF_H(H);
+                for (int o = 0; o < 2; o++) {
+                    const float *w = p->fc_w + (size_t)o * 2 * H + (size_t)dir * H;
+                    float acc = 0.0f;
+                    for (int j = 0; j < H; j++)
+                        acc += w[j] * h[j];
+                    logits[2 * t + o] += acc;
+                }
+                prev = rec;
             }
-            prev = rec;
         }
     }
 }

@@ -189,6 +189,29 @@ static void test_backward_fd(void **state)
     free(G.buf);
 }
 
+/* The forward without act computes the same bits as with it also when its
+ * input projection takes several chunks (H = 256: 16 positions a chunk). */
+static void test_forward_chunks(void **state)
+{
+    (void)state;
+    const int N = 37, d = 6, H = 256;
+    judge J;
+    judge_new(&J, d, H);
+    judge_randomize(&J, 0.1f);
+    float *x = falloc((size_t)N * d), *l1 = falloc(2 * (size_t)N), *l2 = falloc(2 * (size_t)N);
+    float *act = falloc(pg_judge_act_floats(N, H));
+    for (int i = 0; i < N * d; i++)
+        x[i] = frand();
+    pg_judge_forward(&J.p, d, H, x, N, l1, act);
+    pg_judge_forward(&J.p, d, H, x, N, l2, NULL);
+    assert_memory_equal(l1, l2, sizeof(float) * 2 * N);
+    free(x);
+    free(l1);
+    free(l2);
+    free(act);
+    free(J.buf);
+}
+
 /* N = 1: no recurrence at all; the reverse direction sees only x_0 too. */
 static void test_single_block(void **state)
 {
@@ -511,6 +534,7 @@ int main(int argc, char **argv)
         return dump_main(argv[2], argv[3]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backward_fd),
+        cmocka_unit_test(test_forward_chunks),
         cmocka_unit_test(test_single_block),
         cmocka_unit_test(test_reinforce_dlogits),
         cmocka_unit_test(test_bandit_own_block),

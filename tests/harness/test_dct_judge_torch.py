@@ -156,6 +156,11 @@ class DctJudgeTorchTest(unittest.TestCase):
         # closer to what harness/dct.c feeds it: a few dozen blocks of d_model
         self.check(N=40, d=64, H=32, seed=3)
 
+    def test_many_chunks(self):
+        # H = 256: the forward's input projection goes in chunks of 16384 / 4H = 16
+        # positions, so 37 blocks take three calls (16, 16, 5) in each direction
+        self.check(N=37, d=8, H=256, seed=4, wscale=0.1)
+
     def test_rejects_bad_input(self):
         inp = os.path.join(self.tmp.name, "bad.txt")
         ok = "1 1 1\n" + "0.1 " * 41 + "\n"  # N = d = H = 1: 38 weights, x, dlogits
