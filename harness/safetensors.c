@@ -121,8 +121,9 @@ static int check_finite(const pg_tensor_info *t, const char *path, pg_error *err
     return 0;
 }
 
-int pg_safetensors_load(pg_model *m, const char *path, uint8_t vocab_sha256[32],
-                        int *has_vocab, pg_error *err)
+/* may_lack: a name prefix whose tensors may be absent (left as they are) */
+static int load_impl(pg_model *m, const char *path, uint8_t vocab_sha256[32], int *has_vocab,
+                     const char *may_lack, pg_error *err)
 {
     if (has_vocab)
         *has_vocab = 0;
@@ -277,16 +278,17 @@ int pg_safetensors_load(pg_model *m, const char *path, uint8_t vocab_sha256[32],
     }
     if (loaded != nt) {
         for (int i = 0; i < nt; i++)
-            if (!seen[i]) {
+            if (!seen[i] &&
+                !(may_lack && strncmp(info[i].name, may_lack, strlen(may_lack)) == 0)) {
                 pg_fail(err, PG_ECORRUPT, "%s: tensor %s missing (%d of %d present)", path,
                         info[i].name, loaded, nt);
                 goto done;
             }
     }
-    if (check_no_overlap(ent, nt, path, err))
+    if (check_no_overlap(ent, loaded, path, err))
         goto done;
     /* read in file order, converting halves and checking every value */
-    for (int k = 0; k < nt; k++) {
+    for (int k = 0; k < loaded; k++) {
         pg_tensor_info *ti_ = &info[ent[k].ti];
         uint64_t off = data_start + ent[k].begin, nbytes = ent[k].end - ent[k].begin;
         if (ent[k].esize == 4) {
@@ -412,4 +414,15 @@ done:
 int pg_safetensors_save(const pg_model *m, const char *path, pg_error *err)
 {
     return pg_safetensors_save_as(m, path, 0, NULL, err);
+}
+
+int pg_safetensors_load(pg_model *m, const char *path, uint8_t vocab_sha256[32],
+                        int *has_vocab, pg_error *err)
+{
+    return load_impl(m, path, vocab_sha256, has_vocab, NULL, err);
+}
+
+int pg_safetensors_load_init(pg_model *m, const char *path, pg_error *err)
+{
+    return load_impl(m, path, NULL, NULL, pg_model_is_dct(&m->cfg) ? "judge." : NULL, err);
 }

@@ -24,6 +24,10 @@
  * model the weights were trained with), *has_vocab to 1 if present. */
 int pg_safetensors_load(pg_model *m, const char *path, uint8_t vocab_sha256[32],
                         int *has_vocab, pg_error *err);
+/* Initial weights of a training run: as pg_safetensors_load, except that a
+ * DCT may start from a Compressive Transformer's file (the judge's "judge."
+ * tensors, absent there, keep their values). */
+int pg_safetensors_load_init(pg_model *m, const char *path, pg_error *err);
 /* Writes every tensor of m as F32 (crash-safe: temp, fsync, rename). */
 int pg_safetensors_save(const pg_model *m, const char *path, pg_error *err);
 /* The same as F32 or (bf16 != 0) BF16, naming the vocabulary's SHA-256 in

@@ -39,6 +39,7 @@
 #include "common/svg_plot.h"
 #include "harness/dist.h"
 #include "harness/eval.h"
+#include "harness/dct.h"
 #include "harness/safetensors.h"
 #include "harness/shard_source.h"
 #include "harness/train_model.h"
@@ -77,10 +78,15 @@ typedef struct run_cfg {
     long eval_tokens;
     double lr, clip, beta1, beta2, eps;
     uint64_t seed;
+    /* DCT: the frozen evaluator whose NLL is the REINFORCE baseline, and the
+     * entropy bonus alpha */
+    char baseline_model[PATH_MAX], baseline_weights[PATH_MAX];
+    double dct_alpha;
 } run_cfg;
 
 typedef struct targs {
     const char *model, *shards, *out, *weights, *tokens, *grad_out, *init_weights;
+    const char *baseline, *baseline_weights;
     int resume, threads, batch, has[16];
     run_cfg rc;
     long steps;
@@ -100,6 +106,8 @@ static void train_usage(FILE *f)
             "[--eval-tokens N]\n"
             "                     [--log-every N] [--init-weights FILE] [--threads N] "
             "[--resume]\n"
+            "                     DCT models: --baseline CONFIG --baseline-weights FILE "
+            "[--dct-alpha A]\n"
             "       harness train-grad --model CONFIG (--weights FILE | --seed S) --tokens "
             "FILE --out GRADS.safetensors [--batch B]\n"
             "       harness train-export --model CONFIG --weights F32.safetensors --out "
@@ -150,6 +158,7 @@ static void default_cfg(run_cfg *c)
     c->beta2 = 0.999;
     c->eps = 1e-8;
     c->seed = 1;
+    c->dct_alpha = 0.01;
 }
 
 static int parse_targs(int argc, char **argv, targs *a)
@@ -162,7 +171,8 @@ static int parse_targs(int argc, char **argv, targs *a)
         {"checkpoint-every", 1, 0, 'C'}, {"eval-every", 1, 0, 'E'}, {"eval-books", 1, 0, 'B'},
         {"eval-tokens", 1, 0, 'T'}, {"log-every", 1, 0, 'L'}, {"init-weights", 1, 0, 'i'},
         {"threads", 1, 0, 't'}, {"resume", 0, 0, 'r'}, {"weights", 1, 0, 'w'},
-        {"tokens", 1, 0, 'k'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"tokens", 1, 0, 'k'}, {"help", 0, 0, 'h'}, {"baseline", 1, 0, 'Z'},
+        {"baseline-weights", 1, 0, 'Y'}, {"dct-alpha", 1, 0, 'a'}, {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     default_cfg(&a->rc);
     optind = 2;
@@ -177,6 +187,9 @@ static int parse_targs(int argc, char **argv, targs *a)
         case 'w': a->weights = optarg; break;
         case 'k': a->tokens = optarg; break;
         case 'i': a->init_weights = optarg; break;
+        case 'Z': a->baseline = optarg; break;
+        case 'Y': a->baseline_weights = optarg; break;
+        case 'a': bad = parse_double(optarg, 0, 100, &a->rc.dct_alpha); break;
         case 'r': a->resume = 1; break;
         case 't': bad = parse_long(optarg, 1, 1024, &v); a->threads = (int)v; break;
         case 'n': bad = parse_long(optarg, 1, 1L << 40, &a->rc.steps); a->has[H_STEPS] = 1; break;
@@ -215,7 +228,7 @@ static int write_run_config(const char *path, const run_cfg *c, int world, pg_er
 {
     json_t *o = json_pack(
         "{s:s, s:s, s:s, s:i, s:i, s:I, s:f, s:I, s:f, s:I, s:i, s:f, s:f, s:f, s:I, s:I, "
-        "s:I, s:i, s:I, s:I, s:s}",
+        "s:I, s:i, s:I, s:I, s:s, s:s, s:s, s:f}",
         "model_config", c->model_path, "shards", c->shards, "init_weights", c->init_weights,
         "global_batch", c->batch, "ranks_at_start", world, "steps", (json_int_t)c->steps, "lr",
         c->lr, "warmup_steps", (json_int_t)c->warmup, "clip_norm", c->clip,
@@ -224,7 +237,9 @@ static int write_run_config(const char *path, const run_cfg *c, int world, pg_er
         (json_int_t)c->seed, "checkpoint_every", (json_int_t)c->ckpt_every, "eval_every",
         (json_int_t)c->eval_every, "eval_books", c->eval_books, "eval_tokens",
         (json_int_t)c->eval_tokens, "log_every", (json_int_t)c->log_every, "objective",
-        "mean token NLL + attention-reconstruction loss per token (compressor only)");
+        "mean token NLL + attention-reconstruction loss per token (compressor only)",
+        "dct_baseline_model", c->baseline_model, "dct_baseline_weights", c->baseline_weights,
+        "dct_entropy_alpha", c->dct_alpha);
     if (!o)
         return pg_fail(err, PG_ENOMEM, "%s: out of memory", path);
     char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -296,6 +311,14 @@ static int read_run_config(const char *path, run_cfg *c, pg_error *err)
         c->eval_books = (int)v[13];
         c->eval_tokens = (long)v[14];
         c->log_every = (long)v[15];
+        /* DCT keys (absent from older run configs) */
+        const char *bm = json_string_value(json_object_get(o, "dct_baseline_model"));
+        const char *bw = json_string_value(json_object_get(o, "dct_baseline_weights"));
+        json_t *al = json_object_get(o, "dct_entropy_alpha");
+        snprintf(c->baseline_model, sizeof c->baseline_model, "%s", bm ? bm : "");
+        snprintf(c->baseline_weights, sizeof c->baseline_weights, "%s", bw ? bw : "");
+        if (json_is_number(al))
+            c->dct_alpha = json_number_value(al);
         if (c->batch < 1 || c->batch > 1 << 20 || c->update_freq < 1 || c->ckpt_every < 1 ||
             c->log_every < 1 || c->steps < 1)
             rc = pg_fail(err, PG_ECORRUPT, "%s: values out of range", path);
@@ -427,6 +450,12 @@ typedef struct trainer {
     const char *out;
     pg_model *m, *grad, *am, *av;
     pg_tstate *ts;
+    /* DCT: the frozen baseline model and its streams, the judge's driver,
+     * per local slot NLL sums of the current window */
+    pg_model *base;
+    pg_tstate *bts;
+    pg_dct *dct;
+    double *slot_nll, *base_nll;
     pg_shard_source *train_src, *val_src;
     data d;
     int B, rank0_slot;     /* local slots, first global slot */
@@ -537,6 +566,29 @@ static int trim_log(trainer *t, pg_error *err)
 /* Checkpoint: rank 0 writes weights-<step>.safetensors, then state.bin
  * naming it (with its SHA-256), then removes the previous weights file.
  * Every rank contributes its slots' memories (gathered on rank 0). */
+/* A local slot's floats in a checkpoint: the model's memories, then for a
+ * DCT the baseline's memories and the judge's view and records. */
+static void slot_get(const trainer *t, int b, float *dst)
+{
+    pg_tstate_slot_get(t->ts, b, dst);
+    if (!t->dct)
+        return;
+    dst += pg_tstate_slot_floats(t->ts);
+    pg_tstate_slot_get(t->bts, b, dst);
+    pg_dct_slot_get(t->dct, b, dst + pg_tstate_slot_floats(t->bts));
+}
+
+static int slot_put(trainer *t, int b, const float *src, pg_error *err)
+{
+    int rc = pg_tstate_slot_put(t->ts, b, src, err);
+    if (rc || !t->dct)
+        return rc;
+    src += pg_tstate_slot_floats(t->ts);
+    if ((rc = pg_tstate_slot_put(t->bts, b, src, err)))
+        return rc;
+    return pg_dct_slot_put(t->dct, b, src + pg_tstate_slot_floats(t->bts), err);
+}
+
 static int save_checkpoint(trainer *t, pg_error *err)
 {
     size_t slot_bytes = 32 + 4 * t->slot_floats;
@@ -548,7 +600,7 @@ static int save_checkpoint(trainer *t, pg_error *err)
         const stream *s = &t->d.st[t->rank0_slot + b];
         uint64_t v[4] = {s->book, s->pos, s->n, (uint64_t)s->has_book};
         memcpy(p, v, 32);
-        pg_tstate_slot_get(t->ts, b, (float *)(void *)(p + 32));
+        slot_get(t, b, (float *)(void *)(p + 32));
     }
     uint64_t *counts = calloc((size_t)t->dist.size, sizeof(uint64_t));
     if (!counts) {
@@ -712,7 +764,7 @@ static int load_checkpoint(trainer *t, pg_error *err)
         t->d.st[g] = (stream){v[0], v[1], v[2], (int)v[3]};
         if (g >= t->rank0_slot && g < t->rank0_slot + t->B) {
             memcpy(tmp, p + slot_bytes * (size_t)g + 32, 4 * t->slot_floats);
-            rc = pg_tstate_slot_put(t->ts, g - t->rank0_slot, tmp, err);
+            rc = slot_put(t, g - t->rank0_slot, tmp, err);
         }
     }
     free(tmp);
@@ -759,6 +811,11 @@ static void trainer_free(trainer *t)
     pg_model_free(t->am);
     pg_model_free(t->av);
     pg_tstate_free(t->ts);
+    pg_model_free(t->base);
+    pg_tstate_free(t->bts);
+    pg_dct_free(t->dct);
+    free(t->slot_nll);
+    free(t->base_nll);
     pg_shard_source_close(t->train_src);
     pg_shard_source_close(t->val_src);
     free(t->d.order);
@@ -768,6 +825,66 @@ static void trainer_free(trainer *t)
     free(t->c_loss);
     free(t->v_step);
     free(t->v_nll);
+}
+
+/* ------------------------------------------------------------- the DCT */
+
+typedef struct dct_step {
+    uint64_t decided, kept;   /* evicted blocks judged this step, and kept */
+    double adv_sum, rewarded; /* advantage per token summed over rewarded slot windows */
+    double ent_sum;           /* judge entropy summed over rewarded decisions */
+    uint64_t n_dec;           /* rewarded decisions */
+    double base_nll;          /* the baseline's NLL sum */
+} dct_step;
+
+/* The judge samples which evicted blocks this window compresses. */
+static int dct_decide(trainer *t, const uint32_t *in, const int *lens, dct_step *ds,
+                      pg_error *err)
+{
+    const uint8_t *keep[4096];
+    int n[4096];
+    if (t->B > 4096)
+        return pg_fail(err, PG_EINVAL, "train: DCT: at most 4096 slots per process");
+    pg_dct_stats before, after;
+    pg_dct_stats_get(t->dct, &before);
+    int rc = pg_dct_decide(t->dct, in, lens, keep, n, err);
+    pg_dct_stats_get(t->dct, &after);
+    ds->decided += after.decided - before.decided;
+    ds->kept += after.kept - before.kept;
+    for (int b = 0; b < t->B && !rc; b++)
+        if (lens[b] > 0)
+            rc = pg_tstate_set_keep(t->ts, b, keep[b], n[b], err);
+    return rc;
+}
+
+/* After the window's forward: the baseline reads the same window; each
+ * slot's decisions of one window ago get the advantage of this window,
+ * (baseline NLL - DCT NLL) per token, and REINFORCE's gradient weighted by
+ * the window's tokens (the trainer divides every gradient by the step's
+ * tokens, so the judge's is a token-weighted mean over slots). */
+static int dct_reward(trainer *t, const uint32_t *in, const uint32_t *tg, const int *lens,
+                      dct_step *ds, pg_error *err)
+{
+    memset(t->base_nll, 0, sizeof(double) * (size_t)t->B);
+    pg_window_stats bs = {.slot_nll = t->base_nll};
+    int rc = pg_train_window(t->base, NULL, t->bts, in, tg, lens, &bs, err);
+    if (rc)
+        return rc;
+    ds->base_nll += bs.nll_sum;
+    for (int b = 0; b < t->B; b++) {
+        if (!lens[b])
+            continue;
+        double adv = (t->base_nll[b] - t->slot_nll[b]) / (double)lens[b], ent = 0.0;
+        int nd = 0;
+        if (pg_dct_reinforce(t->dct, t->grad, b, adv * lens[b], t->rc.dct_alpha * lens[b], NULL,
+                             &ent, &nd)) {
+            ds->adv_sum += adv;
+            ds->rewarded += 1.0;
+            ds->ent_sum += ent;
+            ds->n_dec += (uint64_t)nd;
+        }
+    }
+    return 0;
 }
 
 static int run_train(targs *a, pg_find_config_fn find_config, trainer *t, pg_error *err)
@@ -798,6 +915,16 @@ static int run_train(targs *a, pg_find_config_fn find_config, trainer *t, pg_err
         if (a->init_weights && !realpath(a->init_weights, t->rc.init_weights))
             return pg_fail(err, PG_ENOTFOUND, "train: %s: %s", a->init_weights,
                            strerror(errno));
+        if (a->baseline) {
+            char bp[PATH_MAX];
+            if ((rc = find_config(a->baseline, bp, sizeof bp, err)))
+                return rc;
+            if (!realpath(bp, t->rc.baseline_model))
+                return pg_fail(err, PG_ENOTFOUND, "train: %s: %s", bp, strerror(errno));
+        }
+        if (a->baseline_weights && !realpath(a->baseline_weights, t->rc.baseline_weights))
+            return pg_fail(err, PG_ENOTFOUND, "train: %s: %s", a->baseline_weights,
+                           strerror(errno));
         t->rc.batch = (a->has[H_BATCH] ? a->batch : 4) * world;
         if (rank == 0) {
             if ((rc = pg_mkdirs(a->out, err)))
@@ -826,12 +953,38 @@ static int run_train(targs *a, pg_find_config_fn find_config, trainer *t, pg_err
         (rc = pg_tstate_new(t->m, t->B, &t->ts, err)))
         return rc;
     t->slot_floats = pg_tstate_slot_floats(t->ts);
-    if (c->init_weights[0])
-        rc = pg_safetensors_load(t->m, c->init_weights, NULL, NULL, err);
-    else
-        rc = pg_model_random_init(t->m, c->seed, err);
+    /* random weights, then the initial weights' tensors over them (a DCT
+     * starting from a CT keeps its judge's random weights) */
+    rc = pg_model_random_init(t->m, c->seed, err);
+    if (!rc && c->init_weights[0])
+        rc = pg_safetensors_load_init(t->m, c->init_weights, err);
     if (rc)
         return rc;
+    if (pg_model_is_dct(&mc)) {
+        if (world > 1)
+            return pg_fail(err, PG_EINVAL, "train: DCT training runs in one process (the "
+                           "judge's records are per slot); run it without mpirun");
+        if (!c->baseline_model[0] || !c->baseline_weights[0])
+            return pg_fail(err, PG_EINVAL, "train: model %s is a DCT: --baseline CONFIG and "
+                           "--baseline-weights FILE name the frozen evaluator model whose NLL is "
+                           "the judge's baseline (for example txl-small)", mc.name);
+        pg_model_config bc;
+        if ((rc = pg_model_config_load(c->baseline_model, &bc, NULL, err)))
+            return rc;
+        if (bc.vocab_size != mc.vocab_size || pg_model_is_dct(&bc))
+            return pg_fail(err, PG_EINVAL, "train: baseline %s must be a TXL or CT with the "
+                           "vocabulary of %s (%d pieces)", bc.name, mc.name, mc.vocab_size);
+        if ((rc = pg_model_new(&bc, &t->base, err)) ||
+            (rc = pg_safetensors_load(t->base, c->baseline_weights, NULL, NULL, err)) ||
+            (rc = pg_tstate_new(t->base, t->B, &t->bts, err)) ||
+            (rc = pg_dct_new(t->m, t->B, mc.window, PG_DCT_SAMPLE, c->seed, 1, &t->dct, err)))
+            return rc;
+        t->slot_nll = calloc((size_t)t->B, sizeof(double));
+        t->base_nll = calloc((size_t)t->B, sizeof(double));
+        if (!t->slot_nll || !t->base_nll)
+            return pg_fail(err, PG_ENOMEM, "train: out of memory");
+        t->slot_floats += pg_tstate_slot_floats(t->bts) + pg_dct_slot_floats(t->dct);
+    }
     if ((rc = pg_shard_source_open(c->shards, "train", 0, &t->train_src, err)))
         return rc;
     const pg_book_source *bs = pg_shard_source_books(t->train_src);
@@ -922,6 +1075,11 @@ static int run_train(targs *a, pg_find_config_fn find_config, trainer *t, pg_err
                     ? c->update_freq : 1;
         memset(t->grad->mem, 0, sizeof(float) * n);
         pg_window_stats ws = {0};
+        dct_step ds = {0};
+        if (t->dct) {
+            memset(t->slot_nll, 0, sizeof(double) * (size_t)t->B);
+            ws.slot_nll = t->slot_nll;
+        }
         uint64_t step_tokens = 0;
         for (int k = 0; k < K && !rc; k++) {
             plan_window(&t->d, W, lens, reset);
@@ -930,16 +1088,25 @@ static int run_train(targs *a, pg_find_config_fn find_config, trainer *t, pg_err
                 step_tokens += (uint64_t)lens[g];
                 if (g < t->rank0_slot || g >= t->rank0_slot + t->B)
                     continue;
-                if (reset[g])
+                if (reset[g]) {
                     pg_tstate_reset_slot(t->ts, g - t->rank0_slot);
+                    if (t->dct) {
+                        pg_tstate_reset_slot(t->bts, g - t->rank0_slot);
+                        pg_dct_reset_slot(t->dct, g - t->rank0_slot);
+                    }
+                }
                 if ((rc = fill_window(&t->d, g, lens[g], pi, pt, err)))
                     break;
                 pi += lens[g];
                 pt += lens[g];
             }
+            const int *ll = lens + t->rank0_slot;
+            if (!rc && t->dct)
+                rc = dct_decide(t, in, ll, &ds, err);
             if (!rc)
-                rc = pg_train_window(t->m, t->grad, t->ts, in, tg, lens + t->rank0_slot, &ws,
-                                     err);
+                rc = pg_train_window(t->m, t->grad, t->ts, in, tg, ll, &ws, err);
+            if (!rc && t->dct)
+                rc = dct_reward(t, in, tg, ll, &ds, err);
             for (int g = 0; g < G; g++)
                 t->d.st[g].pos += (uint64_t)lens[g];
         }
@@ -985,6 +1152,20 @@ static int run_train(targs *a, pg_find_config_fn find_config, trainer *t, pg_err
                                   (json_int_t)stepno, "loss", loss, "recon", recon, "lr",
                                   (double)lr, "grad_norm", gnorm, "tokens_per_s", tps,
                                   "tokens", (json_int_t)t->tokens_seen);
+            if (t->dct && o) { /* the judge: decisions, kept fraction, advantage, entropy */
+                json_object_set_new(o, "dct_decisions", json_integer((json_int_t)ds.decided));
+                json_object_set_new(o, "dct_kept", ds.decided ? json_real((double)ds.kept /
+                                                                          (double)ds.decided)
+                                                              : json_null());
+                json_object_set_new(o, "dct_advantage",
+                                    ds.rewarded ? json_real(ds.adv_sum / ds.rewarded)
+                                                : json_null());
+                json_object_set_new(o, "dct_entropy",
+                                    ds.n_dec ? json_real(ds.ent_sum / (double)ds.n_dec)
+                                             : json_null());
+                json_object_set_new(o, "baseline_loss",
+                                    json_real(ds.base_nll / (double)step_tokens));
+            }
             if ((rc = log_line(t, o, err)))
                 break;
             curve_add(&t->c_step, &t->c_loss, &t->nc, &t->capc, (double)stepno, loss);

@@ -58,6 +58,35 @@ def read_safetensors(path):
     return out
 
 
+def build_fixture(tmp, tools):
+    """Small synthetic books under tmp (6 train, 2 validation), a 300-piece
+    vocabulary trained on the train books, and their shards; returns the
+    shard directory. Also used by test_dct_train.py."""
+    corpus = os.path.join(tmp, "pg19")
+    rng = random.Random(4)
+    words = ("the a cat dog sat on mat and ran to house old man sea ship in of he she was "
+             "is green river light dark").split()
+    for split, ids in (("train", range(101, 107)), ("validation", range(201, 203))):
+        os.makedirs(os.path.join(corpus, split))
+        for i in ids:
+            text = " ".join(rng.choice(words) + ("." if rng.random() < 0.1 else "")
+                            for _ in range(700))
+            with open(os.path.join(corpus, split, f"{i}.txt"), "w") as f:
+                f.write(text + "\n")
+    t = tmp
+
+    def run(*a):
+        subprocess.run(a, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    run(tools[0], "train", "--corpus", corpus, "--split", "train", "--vocab-size", "300",
+        "-o", f"{t}/tok.model")
+    run(tools[0], "words", "--corpus", corpus, "--split", "train", "-o", f"{t}/freqs.tsv")
+    for split in ("train", "validation"):
+        run(tools[1], "build", "--model", f"{t}/tok.model", "--corpus", corpus, "--split",
+            split, "-o", f"{t}/shards", "--word-freqs", f"{t}/freqs.tsv")
+    return os.path.join(t, "shards")
+
+
 class TrainTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -65,28 +94,8 @@ class TrainTest(unittest.TestCase):
         if not all(os.access(t, os.X_OK) for t in tools):
             raise unittest.SkipTest("tokenize/shards/harness not built")
         cls.tmp = tempfile.mkdtemp(prefix="pg19-train-test-")
-        corpus = os.path.join(cls.tmp, "pg19")
-        rng = random.Random(4)
-        words = ("the a cat dog sat on mat and ran to house old man sea ship in of he she was "
-                 "is green river light dark").split()
-        for split, ids in (("train", range(101, 107)), ("validation", range(201, 203))):
-            os.makedirs(os.path.join(corpus, split))
-            for i in ids:
-                text = " ".join(rng.choice(words) + ("." if rng.random() < 0.1 else "")
-                                for _ in range(700))
-                with open(os.path.join(corpus, split, f"{i}.txt"), "w") as f:
-                    f.write(text + "\n")
+        build_fixture(cls.tmp, tools)
         t = cls.tmp
-
-        def run(*a):
-            subprocess.run(a, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-        run(tools[0], "train", "--corpus", corpus, "--split", "train", "--vocab-size", "300",
-            "-o", f"{t}/tok.model")
-        run(tools[0], "words", "--corpus", corpus, "--split", "train", "-o", f"{t}/freqs.tsv")
-        for split in ("train", "validation"):
-            run(tools[1], "build", "--model", f"{t}/tok.model", "--corpus", corpus, "--split",
-                split, "-o", f"{t}/shards", "--word-freqs", f"{t}/freqs.tsv")
         cls.model = os.path.join(t, "model.json")
         with open(cls.model, "w") as f:
             json.dump(MODEL, f)
