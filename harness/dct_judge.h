@@ -54,7 +54,8 @@ void pg_judge_backward(const pg_judge_params *p, const pg_judge_params *g, int d
  *     loss = -advantage * sum_k log p(action_k | s) - alpha * sum_k S[p(. | s)]_k
  * Writes dlogits[N, 2] = d loss / d logits (rows not in pos are zero) and
  * returns sum_k log p(action_k) in *logp_sum and sum_k S_k in *entropy_sum
- * (either may be NULL). Minimising the loss ascends advantage * log p. */
+ * (either may be NULL). Minimising the loss ascends advantage * log p.
+ * The caller guarantees 0 <= pos[k] < N; a position listed twice counts twice. */
 void pg_judge_reinforce_dlogits(const float *logits, int N, const int *pos,
                                 const uint8_t *action, int n, double advantage, double alpha,
                                 float *dlogits, double *logp_sum, double *entropy_sum);

@@ -73,6 +73,12 @@ UNIT_TESTS += harness_train_test
 harness_train_test_SRCS := $(HARNESS_LIB_SRCS) tests/harness/test_train.c
 harness_train_test_LIBS := $(HARNESS_LIBS)
 
+# harness/dct_judge.c: finite differences, toy bandits that REINFORCE must solve; also the
+# driver (--dump IN OUT) that tests/harness/test_dct_judge_torch.py checks against PyTorch.
+UNIT_TESTS += harness_dct_judge_test
+harness_dct_judge_test_SRCS := $(HARNESS_LIB_SRCS) tests/harness/test_dct_judge.c
+harness_dct_judge_test_LIBS := $(HARNESS_LIBS)
+
 # harness/dist.c alone: run directly (one process) and by test_dist.py under mpirun.
 UNIT_TESTS += harness_dist_test
 harness_dist_test_SRCS := harness/dist.c tests/harness/test_dist.c
