@@ -74,7 +74,7 @@ static void test_open_without_gpu(void **state)
 {
     (void)state;
     pg_model *m = tiny_model(PG_COMPRESS_NONE);
-    pg_backend_config cuda = {PG_DEVICE_CUDA, -1, PG_PRECISION_DEFAULT};
+    pg_backend_config cuda = {PG_DEVICE_CUDA, -1, PG_PRECISION_DEFAULT, 0, 0};
     pg_backend *be = NULL;
     pg_error err = {0};
     char note[700];
@@ -86,7 +86,7 @@ static void test_open_without_gpu(void **state)
     }
     assert_non_null(strstr(err.msg, pg_backend_cuda_built() ? "CUDA device" : "without CUDA"));
     assert_null(be);
-    pg_backend_config aut = {PG_DEVICE_AUTO, -1, PG_PRECISION_DEFAULT};
+    pg_backend_config aut = {PG_DEVICE_AUTO, -1, PG_PRECISION_DEFAULT, 0, 0};
     assert_int_equal(pg_backend_open(m, &aut, 0, 3, 4, &be, note, sizeof note, &err), 0);
     assert_string_equal(be->device, "cpu");
     assert_string_equal(be->gpu, "");
@@ -94,7 +94,7 @@ static void test_open_without_gpu(void **state)
     assert_true(be->n_slots >= 1 && be->n_slots <= 3);
     assert_int_equal(be->precision, PG_PRECISION_FP32);
     pg_backend_free(be);
-    pg_backend_config bf = {PG_DEVICE_CPU, 0, PG_PRECISION_BF16};
+    pg_backend_config bf = {PG_DEVICE_CPU, 0, PG_PRECISION_BF16, 0, 0};
     assert_int_equal(pg_backend_open(m, &bf, 1, 1, 4, &be, note, sizeof note, &err), PG_EINVAL);
     assert_non_null(strstr(err.msg, "fp32 only"));
     pg_model_free(m);

@@ -57,7 +57,7 @@ static void test_fp32_logits_every_compression(void **state)
     (void)state;
     for (int comp = PG_COMPRESS_NONE; comp <= PG_COMPRESS_MOST_USED; comp++) {
         pg_model *m = tiny_model(comp);
-        pg_backend_config cfg = {PG_DEVICE_CUDA, 0, PG_PRECISION_FP32};
+        pg_backend_config cfg = {PG_DEVICE_CUDA, 0, PG_PRECISION_FP32, 0, 0};
         pg_backend *gpu, *cpu;
         pg_error err = {0};
         int rc = pg_backend_cuda_open(m, &cfg, 1, 1, 6, &gpu, &err);
@@ -102,7 +102,7 @@ static void test_fp32_logits_every_compression(void **state)
 static void check_nll(int comp, int precision, double tol)
 {
     pg_model *m = tiny_model(comp);
-    pg_backend_config cfg = {PG_DEVICE_CUDA, 0, precision};
+    pg_backend_config cfg = {PG_DEVICE_CUDA, 0, precision, 0, 0};
     pg_backend *gpu, *cpu;
     assert_int_equal(pg_backend_cuda_open(m, &cfg, 3, 3, 6, &gpu, NULL), 0);
     assert_int_equal(gpu->n_slots, 3);
@@ -151,7 +151,7 @@ static void test_batch_from_memory_and_errors(void **state)
 {
     (void)state;
     pg_model *m = tiny_model(PG_COMPRESS_CONV);
-    pg_backend_config cfg = {PG_DEVICE_CUDA, 0, PG_PRECISION_DEFAULT};
+    pg_backend_config cfg = {PG_DEVICE_CUDA, 0, PG_PRECISION_DEFAULT, 0, 0};
     pg_backend *gpu;
     pg_error err = {0};
     assert_int_equal(pg_backend_cuda_open(m, &cfg, 0, 7, 6, &gpu, &err), 0);
@@ -165,7 +165,7 @@ static void test_batch_from_memory_and_errors(void **state)
     tok[0] = 60;
     assert_int_equal(gpu->ops->forward_nll(gpu, tok, lens, tok, nll, &err), PG_EINVAL);
     pg_backend_free(gpu);
-    pg_backend_config bad = {PG_DEVICE_CUDA, 3, PG_PRECISION_DEFAULT};
+    pg_backend_config bad = {PG_DEVICE_CUDA, 3, PG_PRECISION_DEFAULT, 0, 0};
     assert_int_equal(pg_backend_cuda_open(m, &bad, 1, 1, 6, &gpu, &err), PG_EINVAL);
     assert_non_null(strstr(err.msg, "cuda:3"));
     assert_int_equal(pg_backend_cuda_open(m, &cfg, 1, 1, 5, &gpu, &err), PG_EINVAL);
