@@ -40,8 +40,9 @@ static int usage(void)
             "      --model also re-run the harness on all books (or N of them, chosen by a\n"
             "      seed from the entry's hash): \"verified\" only if every per-token NLL\n"
             "      matches the dump within the documented tolerance\n"
-            "  leaderboard render -o OUTDIR [--entries DIR]\n"
-            "      write OUTDIR/index.html and OUTDIR/leaderboard.md\n");
+            "  leaderboard render -o OUTDIR [--entries DIR] [--figures DIR]\n"
+            "      write OUTDIR/index.html and OUTDIR/leaderboard.md; --figures shows the\n"
+            "      SVG pictures of DIR (for example models/cards) on the page\n");
     return 2;
 }
 
@@ -157,10 +158,11 @@ static int cmd_check(int argc, char **argv)
 
 static int cmd_render(int argc, char **argv)
 {
-    const char *entries = DEFAULT_ENTRIES, *out = NULL;
+    const char *entries = DEFAULT_ENTRIES, *out = NULL, *figdir = NULL;
     for (int i = 0; i < argc; i++) {
         const char **dst;
         if (strcmp(argv[i], "--entries") == 0) dst = &entries;
+        else if (strcmp(argv[i], "--figures") == 0) dst = &figdir;
         else if (strcmp(argv[i], "-o") == 0) dst = &out;
         else return usage();
         if (!(*dst = optval(argc, argv, &i)))
@@ -172,9 +174,16 @@ static int cmd_render(int argc, char **argv)
     lb_entry_list l;
     if (lb_entries_load(entries, &l, &err))
         return fail(&err);
-    int rc = lb_render_site(&l, out, &err);
+    lb_figures figs = {0};
+    if (figdir && lb_figures_load(figdir, &figs, &err)) {
+        lb_entries_free(&l);
+        return fail(&err);
+    }
+    int rc = lb_render_site_figures(&l, &figs, out, &err);
     if (!rc)
-        printf("rendered %zu entries to %s/index.html and %s/leaderboard.md\n", l.n, out, out);
+        printf("rendered %zu entries and %zu figures to %s/index.html and %s/leaderboard.md\n",
+               l.n, figs.n, out, out);
+    lb_figures_free(&figs);
     lb_entries_free(&l);
     return rc ? fail(&err) : 0;
 }

@@ -8,6 +8,8 @@
  */
 #include "leaderboard/render.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -327,6 +329,8 @@ static ranked *rank_group(const lb_entry_list *l, int group, size_t *n)
 /* ---- HTML ---------------------------------------------------------------- */
 
 static const char page_style[] =
+    "figure.analysis{display:inline-block;margin:0 1em 1em 0;max-width:48%}\n"
+    "figure.analysis img{max-width:100%;border:1px solid #ddd}\n"
     "body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1500px;padding:0 1em;"
     "color:#1a1a1a}\n"
     "table{border-collapse:collapse;margin:1em 0}th,td{padding:.3em .6em;border-bottom:1px solid "
@@ -601,7 +605,38 @@ static void html_kv(lb_buf *b, const json_t *v, const char *path)
     lb_buf_puts(b, "</td></tr>\n");
 }
 
+/* The figures section: each figure (a base name in DIR/figures/) as an
+ * image with its name as caption. Images are same-origin (img-src 'self'),
+ * and an SVG shown through <img> runs no script. */
+static void html_figures(lb_buf *b, const lb_figures *f)
+{
+    if (!f || f->n == 0)
+        return;
+    lb_buf_puts(b, "<section id=\"figures\">\n<h2>Analyses of the bundled models</h2>\n"
+                   "<p>Written by <code>harness analyze</code> (rare words, attention by memory "
+                   "position, reading distance, memory sweep) for the models in "
+                   "<code>models/</code>.</p>\n");
+    for (size_t i = 0; i < f->n; i++) {
+        lb_buf_puts(b, "<figure class=\"analysis\"><a href=\"figures/");
+        lb_buf_html(b, f->names[i]);
+        lb_buf_puts(b, "\"><img src=\"figures/");
+        lb_buf_html(b, f->names[i]);
+        lb_buf_puts(b, "\" alt=\"");
+        lb_buf_html(b, f->names[i]);
+        lb_buf_puts(b, "\" loading=\"lazy\"></a><figcaption>");
+        lb_buf_html(b, f->names[i]);
+        lb_buf_puts(b, "</figcaption></figure>\n");
+    }
+    lb_buf_puts(b, "</section>\n");
+}
+
 int lb_render_html(const lb_entry_list *l, lb_buf *b, pg_error *err)
+{
+    return lb_render_html_figures(l, NULL, b, err);
+}
+
+int lb_render_html_figures(const lb_entry_list *l, const lb_figures *figs, lb_buf *b,
+                           pg_error *err)
 {
     memset(b, 0, sizeof *b);
     uint8_t sha[32];
@@ -611,7 +646,7 @@ int lb_render_html(const lb_entry_list *l, lb_buf *b, pg_error *err)
     lb_buf_puts(b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     lb_buf_printf(b,
                   "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-                  "style-src 'unsafe-inline'; script-src 'sha256-%s'\">\n",
+                  "style-src 'unsafe-inline'; img-src 'self'; script-src 'sha256-%s'\">\n",
                   b64);
     lb_buf_puts(b, "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
                    "<title>PG-19 leaderboard</title>\n<style>\n");
@@ -666,6 +701,7 @@ int lb_render_html(const lb_entry_list *l, lb_buf *b, pg_error *err)
         lb_buf_puts(b, "</section>\n");
         free(r);
     }
+    html_figures(b, figs);
     lb_buf_puts(b, "<section id=\"details\">\n<h2>Entry details</h2>\n");
     for (size_t i = 0; i < l->n; i++) {
         const lb_entry *en = &l->items[i];
@@ -695,6 +731,12 @@ int lb_render_html(const lb_entry_list *l, lb_buf *b, pg_error *err)
 /* ---- Markdown ------------------------------------------------------------ */
 
 int lb_render_markdown(const lb_entry_list *l, lb_buf *b, pg_error *err)
+{
+    return lb_render_markdown_figures(l, NULL, b, err);
+}
+
+int lb_render_markdown_figures(const lb_entry_list *l, const lb_figures *figs, lb_buf *b,
+                               pg_error *err)
 {
     memset(b, 0, sizeof *b);
     lb_buf_puts(b, "Word-level perplexity (exp(NLL / words)); on the official validation and "
@@ -759,6 +801,16 @@ int lb_render_markdown(const lb_entry_list *l, lb_buf *b, pg_error *err)
         }
         free(r);
     }
+    if (figs && figs->n) {
+        lb_buf_puts(b, "\n#### Analyses of the bundled models\n\n");
+        for (size_t k = 0; k < figs->n; k++) {
+            lb_buf_puts(b, "- [");
+            lb_buf_md(b, figs->names[k]);
+            lb_buf_puts(b, "](figures/");
+            lb_buf_puts(b, figs->names[k]); /* checked: [A-Za-z0-9._-] only */
+            lb_buf_puts(b, ")\n");
+        }
+    }
     if (b->oom) {
         lb_buf_free(b);
         return pg_fail(err, PG_ENOMEM, "out of memory rendering the Markdown");
@@ -766,15 +818,137 @@ int lb_render_markdown(const lb_entry_list *l, lb_buf *b, pg_error *err)
     return PG_OK;
 }
 
+/* ---- figures ------------------------------------------------------------ */
+
+#define FIGURE_MAX_BYTES (8u << 20)
+
+static int figure_name_ok(const char *n)
+{
+    size_t len = strlen(n);
+    if (len < 5 || len > 100 || strcmp(n + len - 4, ".svg") != 0 || n[0] == '.')
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= 'A' && n[i] <= 'Z') ||
+              (n[i] >= '0' && n[i] <= '9') || n[i] == '.' || n[i] == '_' || n[i] == '-'))
+            return 0;
+    return 1;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void lb_figures_free(lb_figures *f)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        free(f->names[i]);
+        free(f->data[i]);
+    }
+    free(f->names);
+    free(f->data);
+    free(f->len);
+    memset(f, 0, sizeof *f);
+}
+
+int lb_figures_load(const char *dir, lb_figures *f, pg_error *err)
+{
+    memset(f, 0, sizeof *f);
+    DIR *d = opendir(dir);
+    if (!d)
+        return pg_fail(err, PG_ENOTFOUND, "figures: %s: %s", dir, strerror(errno));
+    struct dirent *de;
+    size_t cap = 0;
+    int rc = 0;
+    while (!rc && (de = readdir(d))) {
+        if (!figure_name_ok(de->d_name))
+            continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        char *buf;
+        size_t len;
+        if ((rc = pg_read_file(path, FIGURE_MAX_BYTES, &buf, &len, err)))
+            break;
+        /* an SVG document: XML or <svg> first (after blanks), no script */
+        size_t k = 0;
+        while (k < len && (buf[k] == ' ' || buf[k] == '\n' || buf[k] == '\r' || buf[k] == '\t'))
+            k++;
+        if (len - k < 5 || (strncmp(buf + k, "<?xml", 5) != 0 && strncmp(buf + k, "<svg", 4) != 0) ||
+            memmem(buf, len, "<script", 7) || memmem(buf, len, "<SCRIPT", 7)) {
+            free(buf);
+            rc = pg_fail(err, PG_EINVAL, "figures: %s is not a plain SVG document (or holds a "
+                         "script)", path);
+            break;
+        }
+        if (f->n == cap) {
+            size_t nc = cap ? 2 * cap : 16;
+            char **nn = realloc(f->names, nc * sizeof *nn);
+            if (nn)
+                f->names = nn;
+            char **nd = nn ? realloc(f->data, nc * sizeof *nd) : NULL;
+            if (nd)
+                f->data = nd;
+            size_t *nl = nd ? realloc(f->len, nc * sizeof *nl) : NULL;
+            if (!nl) {
+                free(buf);
+                rc = pg_fail(err, PG_ENOMEM, "figures: out of memory");
+                break;
+            }
+            f->len = nl;
+            cap = nc;
+        }
+        f->names[f->n] = strdup(de->d_name);
+        f->data[f->n] = buf;
+        f->len[f->n] = len;
+        if (!f->names[f->n]) {
+            free(buf);
+            rc = pg_fail(err, PG_ENOMEM, "figures: out of memory");
+            break;
+        }
+        f->n++;
+    }
+    closedir(d);
+    if (rc) {
+        lb_figures_free(f);
+        return rc;
+    }
+    /* sorted by name, the data with them */
+    for (size_t i = 1; i < f->n; i++)
+        for (size_t j = i; j > 0 && cmp_str(&f->names[j - 1], &f->names[j]) > 0; j--) {
+            char *t = f->names[j]; f->names[j] = f->names[j - 1]; f->names[j - 1] = t;
+            t = f->data[j]; f->data[j] = f->data[j - 1]; f->data[j - 1] = t;
+            size_t u = f->len[j]; f->len[j] = f->len[j - 1]; f->len[j - 1] = u;
+        }
+    return 0;
+}
+
 int lb_render_site(const lb_entry_list *l, const char *dir, pg_error *err)
+{
+    return lb_render_site_figures(l, NULL, dir, err);
+}
+
+int lb_render_site_figures(const lb_entry_list *l, const lb_figures *figs, const char *dir,
+                           pg_error *err)
 {
     int rc = pg_mkdirs(dir, err);
     if (rc)
         return rc;
+    if (figs && figs->n) {
+        char fdir[4096], path[4200];
+        snprintf(fdir, sizeof fdir, "%s/figures", dir);
+        if ((rc = pg_mkdirs(fdir, err)))
+            return rc;
+        for (size_t i = 0; i < figs->n && !rc; i++) {
+            snprintf(path, sizeof path, "%s/%s", fdir, figs->names[i]);
+            rc = pg_write_file_atomic(path, figs->data[i], figs->len[i], err);
+        }
+        if (rc)
+            return rc;
+    }
     lb_buf html, md;
-    if ((rc = lb_render_html(l, &html, err)))
+    if ((rc = lb_render_html_figures(l, figs, &html, err)))
         return rc;
-    if ((rc = lb_render_markdown(l, &md, err))) {
+    if ((rc = lb_render_markdown_figures(l, figs, &md, err))) {
         lb_buf_free(&html);
         return rc;
     }

@@ -31,10 +31,29 @@ void lb_buf_html(lb_buf *b, const char *s);
 void lb_buf_md(lb_buf *b, const char *s);
 void lb_buf_free(lb_buf *b);
 
-/* Builds the page and the Markdown from validated entries (caller frees). */
+/* SVG pictures shown on the page (`render --figures DIR`: the analyses of
+ * the bundled models, models/cards/). Loaded from DIR: files named
+ * [A-Za-z0-9._-]+.svg, at most 8 MB each, that start as an SVG document
+ * and hold no <script>; copied to OUT/figures/ and shown as images. */
+typedef struct lb_figures {
+    size_t n;
+    char **names, **data;
+    size_t *len;
+} lb_figures;
+int lb_figures_load(const char *dir, lb_figures *out, pg_error *err);
+void lb_figures_free(lb_figures *f);
+
+/* Builds the page and the Markdown from validated entries (caller frees);
+ * the _figures variants add the figures section (figs may be NULL). */
 int lb_render_html(const lb_entry_list *entries, lb_buf *out, pg_error *err);
 int lb_render_markdown(const lb_entry_list *entries, lb_buf *out, pg_error *err);
+int lb_render_html_figures(const lb_entry_list *entries, const lb_figures *figs, lb_buf *out,
+                           pg_error *err);
+int lb_render_markdown_figures(const lb_entry_list *entries, const lb_figures *figs,
+                               lb_buf *out, pg_error *err);
 /* Writes <dir>/index.html and <dir>/leaderboard.md atomically. */
 int lb_render_site(const lb_entry_list *entries, const char *dir, pg_error *err);
+int lb_render_site_figures(const lb_entry_list *entries, const lb_figures *figs,
+                           const char *dir, pg_error *err);
 
 #endif

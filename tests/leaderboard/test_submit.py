@@ -678,6 +678,40 @@ class Check(Base):
 
 
 class Render(Base):
+    def test_figures_are_copied_and_shown(self):
+        figs = os.path.join(self.dir, "figs")
+        os.makedirs(figs)
+        good = '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>\n'
+        with open(os.path.join(figs, "b-distance.svg"), "w") as f:
+            f.write(good)
+        with open(os.path.join(figs, "a-rare.svg"), "w") as f:
+            f.write('<?xml version="1.0"?>\n' + good)
+        with open(os.path.join(figs, "notes.txt"), "w") as f:  # not an .svg: ignored
+            f.write("x")
+        with open(os.path.join(figs, "we ird.svg"), "w") as f:  # odd name: ignored
+            f.write(good)
+        out_dir = os.path.join(self.dir, "site")
+        rc, out, err = run("render", "-o", out_dir, "--figures", figs)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(sorted(os.listdir(os.path.join(out_dir, "figures"))),
+                         ["a-rare.svg", "b-distance.svg"])
+        with open(os.path.join(out_dir, "index.html"), encoding="utf-8") as f:
+            page = f.read()
+        self.assertIn("img-src 'self'", page)
+        self.assertLess(page.index('src="figures/a-rare.svg"'),
+                        page.index('src="figures/b-distance.svg"'))
+        with open(os.path.join(out_dir, "leaderboard.md"), encoding="utf-8") as f:
+            self.assertIn("(figures/b-distance.svg)", f.read())
+        # a picture with a script, or one that is not SVG, fails the render
+        for bad in ('<svg><script>alert(1)</script></svg>', '<html>hi</html>'):
+            with open(os.path.join(figs, "c-bad.svg"), "w") as f:
+                f.write(bad)
+            rc, out, err = run("render", "-o", out_dir, "--figures", figs)
+            self.assertNotEqual(rc, 0)
+            self.assertIn("c-bad.svg", err)
+        rc, out, err = run("render", "-o", out_dir, "--figures", os.path.join(figs, "none"))
+        self.assertNotEqual(rc, 0)
+
     EVIL = '<script>alert("pwned")</script><img src=x onerror=alert(1)> | *bold* & \'q\''
 
     def test_render_escapes_and_lists_every_entry(self):
