@@ -45,4 +45,4 @@ for r in "${results[@]}"; do
     echo "50-leaderboard: not verifying $r: needs $nll and $sdir/$split-*.pgs"
   fi
 done
-"$lb" render -o "$site" --entries "$entries" --figures models/cards
+"$lb" render -o "$site" --entries "$entries" --figures "$top/models/cards"
