@@ -1307,8 +1307,18 @@ static double train_flops_per_window(const pg_model_config *c, int B)
     return 3.0 * B * (c->n_layer * per_layer + 2 * L * d * c->vocab_size);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 /* Steady-state training throughput on random tokens: windows of B slots
- * with full memories, gradient, Adam update. */
+ * with full memories, gradient, Adam update. Each step is timed on its own;
+ * the report gives the mean over the run and the median step (what
+ * harness/bench_train.py compares, like its PyTorch step's median). At
+ * least TRAIN_BENCH_MIN_STEPS steps, then until `seconds` have passed. */
+#define TRAIN_BENCH_MIN_STEPS 3
 static int run_train_bench(targs *a, pg_find_config_fn find_config, double seconds,
                            pg_error *err)
 {
@@ -1318,6 +1328,8 @@ static int run_train_bench(targs *a, pg_find_config_fn find_config, double secon
     pg_tstate *ts = NULL;
     uint32_t *in = NULL, *tg = NULL;
     int *lens = NULL;
+    double *step_s = NULL;
+    long cap = 0;
     int B = a->has[H_BATCH] ? a->batch : 2;
     int rc = find_config(a->model ? a->model : "ct-tiny", mp, sizeof mp, err);
     if (!rc)
@@ -1351,23 +1363,38 @@ static int run_train_bench(targs *a, pg_find_config_fn find_config, double secon
     for (long i = 0;; i++) {
         if (i == warm)
             t0 = pg_now();
+        double s0 = pg_now();
         memset(g->mem, 0, sizeof(float) * m->n_params);
         if ((rc = pg_train_window(m, g, ts, in, tg, lens, NULL, err)))
             goto done;
         pg_adam_update(m->mem, g->mem, am->mem, av->mem, m->n_params, &adam, i + 1, adam.lr);
         if (i >= warm) {
-            steps++;
+            if (steps == cap) {
+                long nc = cap ? 2 * cap : 64;
+                double *p = realloc(step_s, sizeof(double) * (size_t)nc);
+                if (!p) {
+                    rc = pg_fail(err, PG_ENOMEM, "train-bench: out of memory");
+                    goto done;
+                }
+                step_s = p;
+                cap = nc;
+            }
+            step_s[steps++] = pg_now() - s0;
             t = pg_now() - t0;
-            if (t >= seconds && steps >= 2)
+            if (t >= seconds && steps >= TRAIN_BENCH_MIN_STEPS)
                 break;
         }
     }
-    double tps = (double)steps * B * W / t;
-    double gf = train_flops_per_window(&mc, B) * (double)steps / t / 1e9;
+    double fw = train_flops_per_window(&mc, B);
+    double tps = (double)steps * B * W / t, gf = fw * (double)steps / t / 1e9;
+    qsort(step_s, (size_t)steps, sizeof(double), cmp_double);
+    double med = steps % 2 ? step_s[steps / 2] : 0.5 * (step_s[steps / 2 - 1] + step_s[steps / 2]);
     printf("harness train: %s (%.2fM params), batch %d x window %d, %d threads, %ld steps: "
-           "%.1f tokens/s, %.1f GFLOP/s\n",
-           mc.name, m->n_params / 1e6, B, W, pg_get_threads(), steps, tps, gf);
+           "%.1f tokens/s, %.1f GFLOP/s; median step %.1f ms: %.1f tokens/s, %.1f GFLOP/s\n",
+           mc.name, m->n_params / 1e6, B, W, pg_get_threads(), steps, tps, gf, 1e3 * med,
+           (double)B * W / med, fw / med / 1e9);
 done:
+    free(step_s);
     free(in);
     free(tg);
     free(lens);
