@@ -21,6 +21,9 @@ import statistics
 import time
 
 MIN_PAIRS = 5
+# an sgemm rate whose interquartile range across runs exceeds this fraction
+# of its median is not a limit to compare with (the machine is busy)
+STABLE_IQR = 0.10
 
 
 def n_pairs():
@@ -121,3 +124,26 @@ def result(entry, ours, baseline, unit, higher_is_better, digits=2, baseline_nam
           f"{fmt(baseline, digits)} {unit} | ratio {fmt(ratios)} (> 1: ours faster; "
           f"median of {len(ratios)} pairs)", flush=True)
     return statistics.median(ratios)
+
+
+def sgemm_fraction(entry, ours_gflops, replay_gflops, what="ours"):
+    """Prints the RESULT line of our achieved GFLOP/s against the sgemm rate
+    of the same products (`harness bench`'s "sgemm replay" line), one value
+    of each per run. The fraction (median of the per-run ratios) is given
+    only when the replay's rate is stable across runs (interquartile range
+    at most STABLE_IQR of its median); otherwise says why not. Returns the
+    median fraction or None."""
+    gf, rep = list(ours_gflops), list(replay_gflops)
+    q = statistics.quantiles(rep, n=4)
+    iqr = (q[2] - q[0]) / statistics.median(rep)
+    head = (f"RESULT {entry} | {what} {fmt(gf, 1)} GFLOP/s | sgemm replay {fmt(rep, 1)} "
+            f"GFLOP/s | ")
+    if iqr <= STABLE_IQR:
+        ratios = [g / r for g, r in zip(gf, rep)]
+        print(head + f"fraction of the sgemm limit {fmt(ratios)} (median of {len(ratios)} runs)",
+              flush=True)
+        return statistics.median(ratios)
+    print(head + f"fraction not reported: the replay's rate is unstable across runs "
+          f"(interquartile range {100 * iqr:.0f}% of the median > {100 * STABLE_IQR:.0f}%)",
+          flush=True)
+    return None

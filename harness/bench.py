@@ -36,7 +36,6 @@ import benchlib  # noqa: E402
 
 HARNESS = os.path.join(TOP, "bin", "harness")
 CHECK_WINDOWS = 5
-STABLE_IQR = 0.10
 
 
 def parse_harness(out):
@@ -139,19 +138,8 @@ def main():
                         baseline_name=f"pytorch {torch.__version__}")
     else:
         ours = [harness_run() for _ in range(benchlib.n_pairs())]
-    gf, rep = [o["gflops"] for o in ours], [o["replay"] for o in ours]
-    q = statistics.quantiles(rep, n=4)
-    iqr = (q[2] - q[0]) / statistics.median(rep)
-    if iqr <= STABLE_IQR:
-        ratios = [g / r for g, r in zip(gf, rep)]
-        print(f"RESULT harness {name} forward vs its sgemm replay | ours {benchlib.fmt(gf, 1)} "
-              f"GFLOP/s | sgemm replay {benchlib.fmt(rep, 1)} GFLOP/s | fraction of the sgemm "
-              f"limit {benchlib.fmt(ratios)} (median of {len(ratios)} runs)")
-    else:
-        print(f"RESULT harness {name} forward vs its sgemm replay | ours {benchlib.fmt(gf, 1)} "
-              f"GFLOP/s | sgemm replay {benchlib.fmt(rep, 1)} GFLOP/s | fraction not reported: "
-              f"the replay's rate is unstable across runs (interquartile range {100 * iqr:.0f}% "
-              f"of the median > {100 * STABLE_IQR:.0f}%)")
+    benchlib.sgemm_fraction(f"harness {name} forward vs its sgemm replay",
+                            [o["gflops"] for o in ours], [o["replay"] for o in ours])
     return 0
 
 

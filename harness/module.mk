@@ -84,7 +84,7 @@ UNIT_TESTS += harness_dist_test
 harness_dist_test_SRCS := harness/dist.c tests/harness/test_dist.c
 harness_dist_test_LIBS := $(MPI_LIBS)
 
-BENCHES += "$(PYTHON) harness/bench.py" "harness/bench_train.sh" "harness/bench_gpu.sh"
+BENCHES += "$(PYTHON) harness/bench.py" "$(PYTHON) harness/bench_train.py" "harness/bench_gpu.sh"
 
 # The harness objects use OpenMP pragmas.
 $(BUILD)/obj/harness/%.o: CFLAGS += -fopenmp
