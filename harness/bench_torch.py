@@ -13,9 +13,7 @@ safetensors weights, written as a competent PyTorch user writes inference:
 TorchInferenceModel therefore does the same arithmetic as the harness (about
 17% less than Transformer-XL code that re-projects the memories every
 window). Threads and the OpenMP wait policy are set by the caller, the same
-as the harness's. TorchModel is the training variant (harness/
-bench_torch_train.py), which re-projects the memories every window because
-the weights change between steps.
+as the harness's. The training baseline is harness/bench_torch_train.py.
 check_agreement() compares its logits with `harness logits` over enough
 windows that the compressed memory fills and its FIFO drops rows.
 """
@@ -130,73 +128,6 @@ class TorchInferenceModel:
 
     def window(self, tokens):
         """Logits [B, qlen, V] of one window; memories carried."""
-        h = F.embedding(tokens, self.W["tok_emb.weight"])
-        for l in range(self.cfg["n_layer"]):
-            h = self.layer(l, h)
-        h = F.layer_norm(h, (self.cfg["d_model"],), self.W["ln_f.weight"],
-                         self.W["ln_f.bias"], self.eps)
-        return F.linear(h, self.W["tok_emb.weight"])
-
-
-class TorchModel:
-    """The same model for training (harness/bench_torch_train.py): weights
-    change between steps, so the memories' keys, values and the position
-    projections are recomputed every window, as Transformer-XL training code
-    does; autograd-friendly (no inference tensors)."""
-
-    def __init__(self, cfg, W, batch):
-        self.cfg, self.W, self.B = cfg, W, batch
-        d = cfg["d_model"]
-        self.eps = cfg.get("layer_norm_eps", 1e-5)
-        span = cfg["window"] + cfg["memory"] + cfg.get("compressed_memory", 0)
-        inv = 1.0 / (10000 ** (torch.arange(0, d, 2, dtype=torch.float64) / d))
-        pos = torch.arange(span - 1, -1, -1, dtype=torch.float64)[:, None] * inv[None]
-        self.pos = torch.cat([pos.sin(), pos.cos()], dim=1).float()  # distance span-1 .. 0
-        self.reset()
-
-    def reset(self):
-        d, L = self.cfg["d_model"], self.cfg["n_layer"]
-        self.mem = [torch.zeros(self.B, 0, d) for _ in range(L)]
-        self.cmem = [torch.zeros(self.B, 0, d) for _ in range(L)]
-
-    def layer(self, l, h):
-        cfg, W = self.cfg, self.W
-        p = f"layers.{l}."
-        B, qlen, d = h.shape
-        H, dh = cfg["n_head"], cfg["d_head"]
-        cat = torch.cat([self.cmem[l], self.mem[l], h], dim=1)
-        klen = cat.shape[1]
-        ln1 = (W[p + "ln1.weight"], W[p + "ln1.bias"])
-        hn = F.layer_norm(h, (d,), *ln1, self.eps)
-        cn = F.layer_norm(cat, (d,), *ln1, self.eps)
-        q = F.linear(hn, W[p + "attn.q.weight"]).view(B, qlen, H, dh)
-        k = F.linear(cn, W[p + "attn.k.weight"]).view(B, klen, H, dh)
-        v = F.linear(cn, W[p + "attn.v.weight"]).view(B, klen, H, dh)
-        r = F.linear(self.pos[-klen:], W[p + "attn.r.weight"]).view(klen, H, dh)
-        ac = torch.einsum("bihd,bjhd->bhij", q + W[p + "attn.r_w_bias"], k)
-        bd = rel_shift(torch.einsum("bihd,jhd->bhij", q + W[p + "attn.r_r_bias"], r))
-        s = (ac + bd) / dh ** 0.5
-        mlen = klen - qlen
-        mask = torch.ones(qlen, klen, dtype=torch.bool).triu(1 + mlen)
-        pr = s.masked_fill(mask, float("-inf")).softmax(dim=-1)
-        out = torch.einsum("bhij,bjhd->bihd", pr, v).reshape(B, qlen, H * dh)
-        # memory update: evicted rows compressed (conv kernel = stride = c)
-        seq = torch.cat([self.mem[l], h], dim=1)
-        n_evict = max(0, seq.shape[1] - cfg["memory"])
-        ncm, c = cfg.get("compressed_memory", 0), cfg.get("compression_rate", 1)
-        if ncm > 0 and n_evict >= c:
-            assert cfg["compression"] == "conv", "bench_torch implements conv compression"
-            g = n_evict // c
-            new = F.conv1d(seq[:, :g * c].transpose(1, 2), W[p + "compress.weight"],
-                           W[p + "compress.bias"], stride=c).transpose(1, 2)
-            self.cmem[l] = torch.cat([self.cmem[l], new], dim=1)[:, -ncm:]
-        self.mem[l] = seq[:, n_evict:]
-        h = h + F.linear(out, W[p + "attn.o.weight"])
-        hn = F.layer_norm(h, (d,), W[p + "ln2.weight"], W[p + "ln2.bias"], self.eps)
-        ff = F.relu(F.linear(hn, W[p + "ff.w1.weight"], W[p + "ff.w1.bias"]))
-        return h + F.linear(ff, W[p + "ff.w2.weight"], W[p + "ff.w2.bias"])
-
-    def window(self, tokens):
         h = F.embedding(tokens, self.W["tok_emb.weight"])
         for l in range(self.cfg["n_layer"]):
             h = self.layer(l, h)
