@@ -77,7 +77,8 @@ def windows_to_drop(cfg):
 
 
 class TorchTrainModel:
-    """The harness model with autograd, float32, B streams in lockstep."""
+    """The harness model with autograd, float32 (float64 for the check), B
+    streams in lockstep."""
 
     def __init__(self, cfg, W, batch, dtype=torch.float32):
         if cfg["family"] not in ("transformer-xl", "compressive-transformer"):
