@@ -46,7 +46,6 @@ import subprocess
 import tempfile
 import time
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -82,7 +81,8 @@ class TorchTrainModel:
 
     def __init__(self, cfg, W, batch, dtype=torch.float32):
         if cfg["family"] not in ("transformer-xl", "compressive-transformer"):
-            raise ValueError(f"{cfg['name']}: bench_torch_train runs TXL and CT, not {cfg['family']}")
+            raise ValueError(f"{cfg['name']}: bench_torch_train runs TXL and CT, "
+                             f"not {cfg['family']}")
         if cfg.get("compressed_memory", 0) and cfg.get("compression") != "conv":
             raise ValueError(f"{cfg['name']}: bench_torch_train implements conv compression only")
         self.cfg, self.B, self.dtype = cfg, batch, dtype
