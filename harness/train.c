@@ -1124,17 +1124,28 @@ static int run_train(targs *a, pg_find_config_fn find_config, trainer *t, pg_err
         float inv = (float)(1.0 / (double)step_tokens);
         for (size_t i = 0; i < n; i++)
             t->grad->mem[i] *= inv;
-        double gnorm = pg_grad_norm(t->grad->mem, n);
+        /* the language model's parameters, then (a DCT) the judge's, last in
+         * the layout: each part is clipped by its own norm, so that the
+         * judge's REINFORCE gradient does not scale the model's updates */
+        size_t n_lm = t->dct ? (size_t)(t->m->judge.w_ih[0] - t->m->mem) : n;
+        double gnorm = pg_grad_norm(t->grad->mem, n_lm);
+        double jnorm = pg_grad_norm(t->grad->mem + n_lm, n - n_lm);
         long stepno = (long)t->step + 1;
-        if (!isfinite(loss) || !isfinite(recon) || !isfinite(gnorm)) {
+        if (!isfinite(loss) || !isfinite(recon) || !isfinite(gnorm) || !isfinite(jnorm)) {
             rc = pg_fail(err, PG_EINVAL, "train: step %ld: loss %g, reconstruction %g, "
-                         "gradient norm %g are not finite: stopping (the last good checkpoint "
-                         "is step %ld in %s)", stepno, loss, recon, gnorm, last_ckpt, t->out);
+                         "gradient norm %g (judge %g) are not finite: stopping (the last good "
+                         "checkpoint is step %ld in %s)", stepno, loss, recon, gnorm, jnorm,
+                         last_ckpt, t->out);
             break;
         }
         if (c->clip > 0 && gnorm > c->clip) {
             float s = (float)(c->clip / gnorm);
-            for (size_t i = 0; i < n; i++)
+            for (size_t i = 0; i < n_lm; i++)
+                t->grad->mem[i] *= s;
+        }
+        if (c->clip > 0 && jnorm > c->clip) {
+            float s = (float)(c->clip / jnorm);
+            for (size_t i = n_lm; i < n; i++)
                 t->grad->mem[i] *= s;
         }
         float lr = (float)(c->warmup > 0 && stepno <= c->warmup
@@ -1163,6 +1174,7 @@ static int run_train(targs *a, pg_find_config_fn find_config, trainer *t, pg_err
                 json_object_set_new(o, "dct_entropy",
                                     ds.n_dec ? json_real(ds.ent_sum / (double)ds.n_dec)
                                              : json_null());
+                json_object_set_new(o, "judge_grad_norm", json_real(jnorm));
                 json_object_set_new(o, "baseline_loss",
                                     json_real(ds.base_nll / (double)step_tokens));
             }

@@ -113,6 +113,7 @@ class DctTrainTest(unittest.TestCase):
             self.assertGreaterEqual(r["dct_kept"], 0.0)
             self.assertLessEqual(r["dct_kept"], 1.0)
             self.assertIn("baseline_loss", r)
+            self.assertGreaterEqual(r["judge_grad_norm"], 0.0)
         rewarded = [r for r in log if r["dct_advantage"] is not None]
         self.assertGreater(len(rewarded), 5)
         self.assertTrue(all(0 < r["dct_entropy"] <= 0.6932 for r in rewarded))
