@@ -22,12 +22,15 @@ typedef struct slot {
     uint32_t *cm_tok;  /* [n_cm, c] the tokens of the kept blocks */
     uint64_t rng;
     int fresh;         /* no window since the reset: seed rng from the first */
+    float adv_mean;    /* running mean of this stream's advantage (kept across books) */
+    int adv_seen;      /* adv_mean holds a value */
     record old, cur;   /* decisions one window ago, and the latest */
 } slot;
 
 struct pg_dct {
     const pg_model *m;
     int B, W, d, nm, ncm, c, H, policy, record;
+    float adv_decay;   /* advantage centring: 0 off, else the running mean's decay */
     int n_max, g_max;  /* blocks in s, blocks decided, at most */
     uint64_t seed;
     slot *slots;
@@ -292,8 +295,13 @@ int pg_dct_decide(pg_dct *d, const uint32_t *tokens, const int *lens, const uint
     return 0;
 }
 
-int pg_dct_reinforce(pg_dct *d, pg_model *grad, int b, double advantage, double alpha,
-                     double *logp, double *entropy, int *n_decided)
+void pg_dct_set_centering(pg_dct *d, double decay)
+{
+    d->adv_decay = decay > 0 && decay < 1 ? (float)decay : 0.0f;
+}
+
+int pg_dct_reinforce(pg_dct *d, pg_model *grad, int b, double advantage, double weight,
+                     double alpha, double *logp, double *entropy, int *n_decided)
 {
     if (logp)
         *logp = 0.0;
@@ -303,13 +311,21 @@ int pg_dct_reinforce(pg_dct *d, pg_model *grad, int b, double advantage, double 
         *n_decided = 0;
     if (!d->record || b < 0 || b >= d->B || !d->slots[b].old.pending)
         return 0;
-    record *r = &d->slots[b].old;
+    slot *s = &d->slots[b];
+    record *r = &s->old;
     r->pending = 0;
+    if (d->adv_decay > 0.0f) { /* centre by the stream's running mean, then update it */
+        float a = (float)advantage;
+        float mean = s->adv_seen ? s->adv_mean : a;
+        advantage = (double)(a - mean);
+        s->adv_mean = mean + (1.0f - d->adv_decay) * (a - mean);
+        s->adv_seen = 1;
+    }
     pg_judge_forward(&d->m->judge, d->d, d->H, r->x, r->N, d->logits, d->act);
     for (int j = 0; j < r->g; j++)
         d->pos[j] = r->pos0 + j;
-    pg_judge_reinforce_dlogits(d->logits, r->N, d->pos, r->act, r->g, advantage, alpha,
-                               d->dlogits, logp, entropy);
+    pg_judge_reinforce_dlogits(d->logits, r->N, d->pos, r->act, r->g, advantage * weight,
+                               alpha * weight, d->dlogits, logp, entropy);
     pg_judge_backward(&d->m->judge, &grad->judge, d->d, d->H, r->x, r->N, d->act, d->dlogits,
                       d->scratch);
     if (n_decided)
@@ -319,13 +335,13 @@ int pg_dct_reinforce(pg_dct *d, pg_model *grad, int b, double advantage, double 
 
 /* ------------------------------------------------------------ checkpoint */
 
-/* Layout: mem_n, cm_n, fresh, rng as 4 x 16 bits, mem_tok[n_m],
+/* Layout: mem_n, cm_n, fresh, rng as 4 x 16 bits, adv_mean, adv_seen, mem_tok[n_m],
  * cm_tok[n_cm c], then (when recording) old and cur: pending, N, pos0, g,
  * x[n_max d], act[g_max]. */
 size_t pg_dct_slot_floats(const pg_dct *d)
 {
     size_t rec = 4 + (size_t)d->n_max * d->d + (size_t)d->g_max;
-    return 7 + (size_t)d->nm + (size_t)d->ncm * d->c + (d->record ? 2 * rec : 0);
+    return 9 + (size_t)d->nm + (size_t)d->ncm * d->c + (d->record ? 2 * rec : 0);
 }
 
 static float *put_record(const pg_dct *d, const record *r, float *f)
@@ -350,7 +366,9 @@ void pg_dct_slot_get(const pg_dct *d, int b, float *f)
     f[2] = (float)s->fresh;
     for (int k = 0; k < 4; k++)
         f[3 + k] = (float)((s->rng >> (16 * k)) & 0xffff);
-    f += 7;
+    f[7] = s->adv_mean;
+    f[8] = (float)s->adv_seen;
+    f += 9;
     for (int i = 0; i < d->nm; i++)
         f[i] = i < s->mem_n ? (float)s->mem_tok[i] : 0.0f;
     f += d->nm;
@@ -411,8 +429,10 @@ int pg_dct_slot_put(pg_dct *d, int b, const float *f, pg_error *err)
         ok = int_in(f[3 + k], 0, 0xffff, &piece);
         rng |= (uint64_t)piece << (16 * k);
     }
+    long seen = 0;
+    ok = ok && isfinite(f[7]) && int_in(f[8], 0, 1, &seen);
     long V = d->m->cfg.vocab_size;
-    const float *p = f + 7;
+    const float *p = f + 9;
     for (int i = 0; i < d->nm + d->ncm * d->c && ok; i++) {
         long t = 0;
         ok = int_in(p[i], 0, V - 1, &t);
@@ -436,5 +456,7 @@ int pg_dct_slot_put(pg_dct *d, int b, const float *f, pg_error *err)
     s->cm_n = (int)cm_n;
     s->fresh = (int)fresh;
     s->rng = rng;
+    s->adv_mean = f[7];
+    s->adv_seen = (int)seen;
     return 0;
 }

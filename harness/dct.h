@@ -79,11 +79,22 @@ int pg_dct_decide(pg_dct *d, const uint32_t *tokens, const int *lens, const uint
                   int *n_out, pg_error *err);
 
 /* REINFORCE for slot b's decisions made one window ago (if any; returns 0
- * and leaves grad alone otherwise), see above. Accumulates into grad->judge;
- * *logp and *entropy (may be NULL) get the sums over the decided blocks;
- * *n_decided the number of decisions used. */
-int pg_dct_reinforce(pg_dct *d, pg_model *grad, int slot, double advantage, double alpha,
-                     double *logp, double *entropy, int *n_decided);
+ * and leaves grad alone otherwise), see above: the gradient of
+ * weight * (-A sum log p - alpha sum S), A the advantage (centred when
+ * centring is on). Accumulates into grad->judge; *logp and *entropy (may be
+ * NULL) get the sums over the decided blocks; *n_decided the number of
+ * decisions used. */
+int pg_dct_reinforce(pg_dct *d, pg_model *grad, int slot, double advantage, double weight,
+                     double alpha, double *logp, double *entropy, int *n_decided);
+/* Advantage centring (off by default): each stream's advantage minus its
+ * running mean (exponential, this decay per rewarded window, started at the
+ * first value; kept across books and in the slot state). The frozen
+ * baseline model removes the window's difficulty, but not a steady offset:
+ * a model that keeps training adapts to the books it reads and pulls ahead
+ * of the frozen one, so every advantage comes out positive, and REINFORCE
+ * then reinforces whatever was sampled until the policy collapses (seen in
+ * training dct-small without it; models/README.md). */
+void pg_dct_set_centering(pg_dct *d, double decay);
 
 void pg_dct_stats_get(const pg_dct *d, pg_dct_stats *st);
 

@@ -81,7 +81,7 @@ typedef struct run_cfg {
     /* DCT: the frozen evaluator whose NLL is the REINFORCE baseline, and the
      * entropy bonus alpha */
     char baseline_model[PATH_MAX], baseline_weights[PATH_MAX];
-    double dct_alpha;
+    double dct_alpha, dct_center; /* entropy bonus; advantage centring decay (0: off) */
 } run_cfg;
 
 typedef struct targs {
@@ -107,7 +107,7 @@ static void train_usage(FILE *f)
             "                     [--log-every N] [--init-weights FILE] [--threads N] "
             "[--resume]\n"
             "                     DCT models: --baseline CONFIG --baseline-weights FILE "
-            "[--dct-alpha A]\n"
+            "[--dct-alpha A] [--dct-center DECAY]\n"
             "       harness train-grad --model CONFIG (--weights FILE | --seed S) --tokens "
             "FILE --out GRADS.safetensors [--batch B]\n"
             "       harness train-export --model CONFIG --weights F32.safetensors --out "
@@ -159,6 +159,7 @@ static void default_cfg(run_cfg *c)
     c->eps = 1e-8;
     c->seed = 1;
     c->dct_alpha = 0.01;
+    c->dct_center = 0.95;
 }
 
 static int parse_targs(int argc, char **argv, targs *a)
@@ -172,7 +173,8 @@ static int parse_targs(int argc, char **argv, targs *a)
         {"eval-tokens", 1, 0, 'T'}, {"log-every", 1, 0, 'L'}, {"init-weights", 1, 0, 'i'},
         {"threads", 1, 0, 't'}, {"resume", 0, 0, 'r'}, {"weights", 1, 0, 'w'},
         {"tokens", 1, 0, 'k'}, {"help", 0, 0, 'h'}, {"baseline", 1, 0, 'Z'},
-        {"baseline-weights", 1, 0, 'Y'}, {"dct-alpha", 1, 0, 'a'}, {0, 0, 0, 0}};
+        {"baseline-weights", 1, 0, 'Y'}, {"dct-alpha", 1, 0, 'a'}, {"dct-center", 1, 0, 'Q'},
+        {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     default_cfg(&a->rc);
     optind = 2;
@@ -190,6 +192,7 @@ static int parse_targs(int argc, char **argv, targs *a)
         case 'Z': a->baseline = optarg; break;
         case 'Y': a->baseline_weights = optarg; break;
         case 'a': bad = parse_double(optarg, 0, 100, &a->rc.dct_alpha); break;
+        case 'Q': bad = parse_double(optarg, 0, 0.999999, &a->rc.dct_center); break;
         case 'r': a->resume = 1; break;
         case 't': bad = parse_long(optarg, 1, 1024, &v); a->threads = (int)v; break;
         case 'n': bad = parse_long(optarg, 1, 1L << 40, &a->rc.steps); a->has[H_STEPS] = 1; break;
@@ -228,7 +231,7 @@ static int write_run_config(const char *path, const run_cfg *c, int world, pg_er
 {
     json_t *o = json_pack(
         "{s:s, s:s, s:s, s:i, s:i, s:I, s:f, s:I, s:f, s:I, s:i, s:f, s:f, s:f, s:I, s:I, "
-        "s:I, s:i, s:I, s:I, s:s, s:s, s:s, s:f}",
+        "s:I, s:i, s:I, s:I, s:s, s:s, s:s, s:f, s:f}",
         "model_config", c->model_path, "shards", c->shards, "init_weights", c->init_weights,
         "global_batch", c->batch, "ranks_at_start", world, "steps", (json_int_t)c->steps, "lr",
         c->lr, "warmup_steps", (json_int_t)c->warmup, "clip_norm", c->clip,
@@ -239,7 +242,7 @@ static int write_run_config(const char *path, const run_cfg *c, int world, pg_er
         (json_int_t)c->eval_tokens, "log_every", (json_int_t)c->log_every, "objective",
         "mean token NLL + attention-reconstruction loss per token (compressor only)",
         "dct_baseline_model", c->baseline_model, "dct_baseline_weights", c->baseline_weights,
-        "dct_entropy_alpha", c->dct_alpha);
+        "dct_entropy_alpha", c->dct_alpha, "dct_advantage_centering_decay", c->dct_center);
     if (!o)
         return pg_fail(err, PG_ENOMEM, "%s: out of memory", path);
     char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -319,6 +322,8 @@ static int read_run_config(const char *path, run_cfg *c, pg_error *err)
         snprintf(c->baseline_weights, sizeof c->baseline_weights, "%s", bw ? bw : "");
         if (json_is_number(al))
             c->dct_alpha = json_number_value(al);
+        json_t *ce = json_object_get(o, "dct_advantage_centering_decay");
+        c->dct_center = json_is_number(ce) ? json_number_value(ce) : 0.0; /* older runs: off */
         if (c->batch < 1 || c->batch > 1 << 20 || c->update_freq < 1 || c->ckpt_every < 1 ||
             c->log_every < 1 || c->steps < 1)
             rc = pg_fail(err, PG_ECORRUPT, "%s: values out of range", path);
@@ -876,7 +881,7 @@ static int dct_reward(trainer *t, const uint32_t *in, const uint32_t *tg, const 
             continue;
         double adv = (t->base_nll[b] - t->slot_nll[b]) / (double)lens[b], ent = 0.0;
         int nd = 0;
-        if (pg_dct_reinforce(t->dct, t->grad, b, adv * lens[b], t->rc.dct_alpha * lens[b], NULL,
+        if (pg_dct_reinforce(t->dct, t->grad, b, adv, (double)lens[b], t->rc.dct_alpha, NULL,
                              &ent, &nd)) {
             ds->adv_sum += adv;
             ds->rewarded += 1.0;
@@ -979,6 +984,7 @@ static int run_train(targs *a, pg_find_config_fn find_config, trainer *t, pg_err
             (rc = pg_tstate_new(t->base, t->B, &t->bts, err)) ||
             (rc = pg_dct_new(t->m, t->B, mc.window, PG_DCT_SAMPLE, c->seed, 1, &t->dct, err)))
             return rc;
+        pg_dct_set_centering(t->dct, c->dct_center);
         t->slot_nll = calloc((size_t)t->B, sizeof(double));
         t->base_nll = calloc((size_t)t->B, sizeof(double));
         if (!t->slot_nll || !t->base_nll)

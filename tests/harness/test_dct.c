@@ -364,7 +364,10 @@ static void test_slot_state_round_trip(void **state)
     /* corrupt values: a token id past the vocabulary, a fractional length */
     pg_dct_slot_get(a, 0, f);
     memcpy(g, f, sizeof(float) * n);
-    g[7] = 40.0f;
+    g[9] = 40.0f;
+    assert_int_equal(pg_dct_slot_put(b, 0, g, &err), PG_ECORRUPT);
+    memcpy(g, f, sizeof(float) * n);
+    g[8] = 0.5f; /* adv_seen */
     assert_int_equal(pg_dct_slot_put(b, 0, g, &err), PG_ECORRUPT);
     memcpy(g, f, sizeof(float) * n);
     g[0] = 2.5f;
@@ -407,11 +410,11 @@ static void test_reinforce_moves_the_policy(void **state)
         double lp0, ent;
         int nd;
         memset(grad->mem, 0, sizeof(float) * grad->n_params);
-        assert_int_equal(pg_dct_reinforce(d, grad, 0, sign * 1.0, 0.0, &lp0, &ent, &nd), 1);
+        assert_int_equal(pg_dct_reinforce(d, grad, 0, sign * 1.0, 1.0, 0.0, &lp0, &ent, &nd), 1);
         assert_true(nd > 0);
         assert_true(lp0 < 0.0 && ent > 0.0);
         /* the decisions are consumed */
-        assert_int_equal(pg_dct_reinforce(d, grad, 0, 1.0, 0.0, NULL, NULL, NULL), 0);
+        assert_int_equal(pg_dct_reinforce(d, grad, 0, 1.0, 1.0, 0.0, NULL, NULL, NULL), 0);
         /* gradient descent on the judge's weights only */
         pg_tensor_info ti[128];
         int nt = pg_model_tensors(dct, ti, 128);
@@ -428,11 +431,11 @@ static void test_reinforce_moves_the_policy(void **state)
         size_t n = pg_dct_slot_floats(d);
         float *f = malloc(sizeof(float) * n);
         pg_dct_slot_get(d, 0, f);
-        f[7 + 6 + 4 * 2] = 1.0f; /* header, memory tokens, compressed tokens: old.pending */
+        f[9 + 6 + 4 * 2] = 1.0f; /* header, memory tokens, compressed tokens: old.pending */
         assert_int_equal(pg_dct_slot_put(e, 0, f, &err), 0);
         double lp1;
         memset(grad->mem, 0, sizeof(float) * grad->n_params);
-        assert_int_equal(pg_dct_reinforce(e, grad, 0, 1.0, 0.0, &lp1, NULL, NULL), 1);
+        assert_int_equal(pg_dct_reinforce(e, grad, 0, 1.0, 1.0, 0.0, &lp1, NULL, NULL), 1);
         print_message("advantage %+d: sum log p %.4f -> %.4f\n", sign, lp0, lp1);
         if (sign > 0)
             assert_true(lp1 > lp0);
@@ -447,6 +450,45 @@ static void test_reinforce_moves_the_policy(void **state)
     }
 }
 
+/* Centring: the first advantage of a stream is its own mean (no gradient
+ * without the entropy bonus); a later one is measured from the mean. */
+static void test_advantage_centring(void **state)
+{
+    (void)state;
+    pg_model *ct, *dct, *grad;
+    make_pair(PG_COMPRESS_CONV, &ct, &dct);
+    pg_error err;
+    assert_int_equal(pg_model_new(&dct->cfg, &grad, &err), 0);
+    pg_dct *d;
+    assert_int_equal(pg_dct_new(dct, 1, 6, PG_DCT_SAMPLE, 1, 1, &d, &err), 0);
+    pg_dct_set_centering(d, 0.5);
+    uint64_t st = 3;
+    const uint8_t *k[1];
+    int c[1], l[1] = {6};
+    uint32_t tok[6];
+    double norm[3];
+    const double adv[3] = {2.0, 2.0, 5.0};
+    for (int w = 0; w < 6; w++) {
+        fill_tokens(&st, tok, 6);
+        assert_int_equal(pg_dct_decide(d, tok, l, k, c, &err), 0);
+        if (w < 3)
+            continue;
+        memset(grad->mem, 0, sizeof(float) * grad->n_params);
+        assert_int_equal(pg_dct_reinforce(d, grad, 0, adv[w - 3], 1.0, 0.0, NULL, NULL, NULL), 1);
+        double s2 = 0.0;
+        for (size_t i = 0; i < grad->n_params; i++)
+            s2 += (double)grad->mem[i] * grad->mem[i];
+        norm[w - 3] = sqrt(s2);
+    }
+    /* 2 (mean 2: centred 0), 2 (mean still 2: 0), 5 (centred +3) */
+    assert_true(norm[0] == 0.0 && norm[1] == 0.0);
+    assert_true(norm[2] > 0.0);
+    pg_dct_free(d);
+    pg_model_free(grad);
+    pg_model_free(ct);
+    pg_model_free(dct);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -456,6 +498,7 @@ int main(void)
         cmocka_unit_test(test_sampling_is_seeded_per_book),
         cmocka_unit_test(test_slot_state_round_trip),
         cmocka_unit_test(test_reinforce_moves_the_policy),
+        cmocka_unit_test(test_advantage_centring),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
