@@ -317,17 +317,26 @@ double pg_tm_crossentropy_forward_backward(float *dlogits, float *nll, const flo
         float mx = -INFINITY;
         for (int i = 0; i < V; i++)
             mx = x[i] > mx ? x[i] : mx;
+        /* one float exponential per logit (summed in double, as the
+         * evaluation's row_nll does); with dlogits the exponentials are kept
+         * and scaled into the softmax (in place over x when dlogits == x) */
+        float xt = x[targets[t]];
         double sum = 0.0;
-        for (int i = 0; i < V; i++)
-            sum += exp((double)(x[i] - mx));
-        double lse = (double)mx + log(sum);
-        nll[t] = (float)(lse - (double)x[targets[t]]);
         if (dlogits) {
             float *g = dlogits + (size_t)t * V;
+            for (int i = 0; i < V; i++) {
+                g[i] = expf(x[i] - mx);
+                sum += (double)g[i];
+            }
+            float inv = (float)(1.0 / sum);
             for (int i = 0; i < V; i++)
-                g[i] = (float)exp((double)x[i] - lse);
+                g[i] *= inv;
             g[targets[t]] -= 1.0f;
+        } else {
+            for (int i = 0; i < V; i++)
+                sum += (double)expf(x[i] - mx);
         }
+        nll[t] = (float)((double)mx + log(sum) - (double)xt);
     }
     double total = 0.0;
     for (int t = 0; t < T; t++)
