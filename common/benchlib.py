@@ -70,6 +70,23 @@ def print_machine(threads, extra=""):
           + (f"; {extra}" if extra else ""), flush=True)
 
 
+def pin_one_cpu():
+    """Runs this process, and every process it starts, on one CPU (the one it
+    is on now where Python can tell, else the lowest it may use) and returns
+    that CPU. For single-core comparisons: on a
+    shared VM the vCPUs differ in speed from minute to minute (a busy
+    neighbour on one hyperthread), and a baseline run in this process and
+    ours in a child on the other vCPU then measure the two vCPUs rather than
+    the two programs (seen as ratios of 0.80 and 1.59 in two back-to-back
+    runs of the clean benchmark)."""
+    try:
+        cpu = os.sched_getcpu() if hasattr(os, "sched_getcpu") else min(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cpu})
+        return cpu
+    except (OSError, AttributeError):
+        return None
+
+
 def cpu_seconds():
     """User + system CPU seconds of this process and its waited-for children."""
     me = resource.getrusage(resource.RUSAGE_SELF)

@@ -153,7 +153,8 @@ def main():
 
         mb = nbytes / 1e6
         print(f"input: {nfiles} files, {mb:.1f} MB ({what})")
-        benchlib.print_machine("1 (both are one process)")
+        cpu = benchlib.pin_one_cpu()
+        benchlib.print_machine(f"1 (both are one process, both pinned to CPU {cpu})")
         base, mine = benchlib.alternate(lambda: benchlib.timed(baseline)[:2],
                                         lambda: benchlib.timed(ours)[:2])
         benchlib.result("fetch clean vs c-w/gutenberg algorithm in Python, per core",
