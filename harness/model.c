@@ -13,6 +13,7 @@
 
 #include "common/atomic_file.h"
 #include "common/hash.h"
+#include "harness/keep_mask.h"
 
 /* ---------------------------------------------------------------- config */
 
@@ -448,9 +449,8 @@ struct pg_state {
     float *logits;            /* [B*W, V] */
     /* per slot: first row in x, first row in k/v, rows in k/v, first new row in k/v */
     int *row0, *cat0, *catlen, *new0;
-    /* DCT keep masks for the next forward: keep_n[b] < 0 keeps every block */
-    uint8_t *keep;            /* [B, keep_cap] */
-    int *keep_n, keep_cap, rate; /* rate: the compression rate c */
+    pg_keep_masks keep;       /* DCT keep masks for the next forward */
+    int rate;                 /* the compression rate c */
     int r_ready;              /* r computed (first forward) */
     double flops;
     float *block;             /* the one allocation */
@@ -505,12 +505,10 @@ int pg_state_new(const pg_model *m, int n_slots, int window, pg_state **out, pg_
     s->comp_idx = calloc(nt * (nm + W), sizeof(int));
     s->row0 = calloc(4 * B, sizeof(int));
     s->rate = c->compression_rate;
-    s->keep_cap = (int)((nm + W) / (size_t)c->compression_rate + 1);
-    s->keep = calloc(B * (size_t)s->keep_cap, 1);
-    s->keep_n = malloc(B * sizeof(int));
     s->block = total < ((size_t)1 << 40) ? calloc(total, sizeof(float)) : NULL;
-    if (!s->mem_len || !s->cmem_len || !s->comp_idx || !s->row0 || !s->keep || !s->keep_n ||
-        !s->block) {
+    if (!s->mem_len || !s->cmem_len || !s->comp_idx || !s->row0 || !s->block ||
+        pg_keep_masks_init(&s->keep, n_slots, (int)((nm + W) / (size_t)c->compression_rate + 1),
+                           err)) {
         pg_state_free(s);
         return pg_fail(err, PG_ENOMEM, "state: cannot allocate %zu floats for %d slots", total,
                        n_slots);
@@ -523,10 +521,8 @@ int pg_state_new(const pg_model *m, int n_slots, int window, pg_state **out, pg_
         *ptrs[i] = p;
         p += sizes[i];
     }
-    for (size_t b = 0; b < B; b++) {
+    for (size_t b = 0; b < B; b++)
         s->cat0[b] = (int)(b * span);
-        s->keep_n[b] = -1;
-    }
     /* Sinusoid of distance p: [sin(p f_0) .. sin(p f_{d/2-1}), cos(p f_0) ..],
      * f_k = 10000^(-2k/d), in decreasing distance as in Transformer-XL: row t
      * is distance span-1-t, so the K keys of a window use the last K rows. */
@@ -548,8 +544,7 @@ void pg_state_free(pg_state *s)
     free(s->cmem_len);
     free(s->comp_idx);
     free(s->row0);
-    free(s->keep);
-    free(s->keep_n);
+    pg_keep_masks_free(&s->keep);
     free(s->block);
     free(s);
 }
@@ -569,19 +564,15 @@ void pg_state_reset_slot(pg_state *s, int slot)
  * partial window, is dropped as in update_memory). */
 int pg_state_evicted_blocks(const pg_state *s, int slot, int len)
 {
-    if (s->n_cmem == 0 || slot < 0 || slot >= s->n_slots)
+    if (slot < 0 || slot >= s->n_slots)
         return 0;
-    int m = s->mem_len[slot], ev = m + len - s->n_mem; /* layer 0 (li = slot) */
-    return ev > 0 ? ev / s->rate : 0;
+    /* layer 0 (li = slot); every layer's memory has the same length */
+    return pg_keep_evicted_blocks(s->mem_len[slot], len, s->n_mem, s->n_cmem, s->rate);
 }
 
 int pg_state_set_keep(pg_state *s, int slot, const uint8_t *keep, int n, pg_error *err)
 {
-    if (slot < 0 || slot >= s->n_slots || n < 0 || n >= s->keep_cap)
-        return pg_fail(err, PG_EINVAL, "keep mask: slot %d or %d blocks out of range", slot, n);
-    memcpy(s->keep + (size_t)slot * s->keep_cap, keep, (size_t)n);
-    s->keep_n[slot] = n;
-    return 0;
+    return pg_keep_masks_set(&s->keep, slot, keep, n, err);
 }
 
 void pg_state_lengths(const pg_state *s, int slot, int *n_m, int *n_cm)
@@ -958,19 +949,8 @@ static void update_memory(job *j, const pg_model_config *cfg, const pg_layer_par
         /* DCT: only the blocks the judge keeps enter the compressed memory
          * (keys and values computed for all g first, so that kept rows are
          * bitwise the CT's whatever the mask) */
-        if (s->keep_n[b] >= 0) {
-            const uint8_t *keep = s->keep + (size_t)b * s->keep_cap;
-            int kept = 0;
-            for (int jj = 0; jj < g; jj++)
-                if (keep[jj]) {
-                    if (kept != jj) {
-                        memcpy(kc + (size_t)kept * HD, kc + (size_t)jj * HD, sizeof(float) * HD);
-                        memcpy(vc + (size_t)kept * HD, vc + (size_t)jj * HD, sizeof(float) * HD);
-                    }
-                    kept++;
-                }
-            g = kept;
-        }
+        pg_keep_masks_compact(&s->keep, b, kc, g, (size_t)HD);
+        g = pg_keep_masks_compact(&s->keep, b, vc, g, (size_t)HD);
         /* cmem = concat(cmem, compressed)[-n_cm:] */
         int cm = s->cmem_len[li];
         fifo_append(s->kcm + li * (size_t)ncm * HD, cm, ncm, kc, g, (size_t)HD);
@@ -1098,15 +1078,14 @@ int pg_forward(const pg_model *m, pg_state *s, const uint32_t *tokens, const int
         if (tokens[t] >= (uint32_t)V)
             return pg_fail(err, PG_EINVAL, "forward: token id %u >= vocabulary size %d",
                            tokens[t], V);
-    for (int b = 0; b < B; b++)
-        if (s->keep_n[b] >= 0 && lens[b] > 0 &&
-            s->keep_n[b] != pg_state_evicted_blocks(s, b, lens[b])) {
-            int n = s->keep_n[b];
-            for (int k = 0; k < B; k++)
-                s->keep_n[k] = -1;
-            return pg_fail(err, PG_EINVAL, "forward: slot %d: a keep mask of %d blocks, but "
-                           "this window evicts %d", b, n, pg_state_evicted_blocks(s, b, lens[b]));
-        }
+    for (int b = 0; b < B; b++) {
+        int rc = lens[b] > 0 ? pg_keep_masks_check(&s->keep, b,
+                                                   pg_state_evicted_blocks(s, b, lens[b]),
+                                                   "forward", err)
+                             : 0;
+        if (rc)
+            return rc;
+    }
     /* x[T, d] = E[tokens] */
     for (int t = 0; t < T; t++)
         memcpy(s->x + (size_t)t * d, m->tok_emb + (size_t)tokens[t] * d, sizeof(float) * d);
@@ -1138,9 +1117,7 @@ int pg_forward(const pg_model *m, pg_state *s, const uint32_t *tokens, const int
         forward_job(&all);
     }
     s->flops += all.flops;
-    for (int b = 0; b < B; b++) /* masks are one-shot (a slot without tokens keeps its own) */
-        if (lens[b] > 0)
-            s->keep_n[b] = -1;
+    pg_keep_masks_consume(&s->keep, lens); /* a slot without tokens keeps its mask */
     *logits = s->logits;
     return 0;
 }

@@ -48,7 +48,7 @@ HARNESS_LIB_SRCS := harness/model.c harness/train_model.c harness/train.c harnes
                     harness/eval_dist.c harness/analyze.c $(SHARD_READER_SRCS)
 HARNESS_LIB_SRCS += harness/blas_check.c
 # The DCT: the judge (harness/dct_judge.h) and its driver around the forward (harness/dct.h).
-HARNESS_DCT_SRCS := harness/dct.c harness/dct_judge.c
+HARNESS_DCT_SRCS := harness/dct.c harness/dct_judge.c harness/keep_mask.c
 HARNESS_LIB_SRCS += $(HARNESS_DCT_SRCS)
 # Open MPI (scale-out, harness/dist.h): flags from its pkg-config file.
 MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null)

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "harness/keep_mask.h"
+
 #define CHUNK 128
 
 static int nthreads(void)
@@ -492,8 +494,7 @@ struct pg_tstate {
     int n_threads;
     float *comp_in, *comp_out, *comp_usage;
     int *comp_idx;
-    uint8_t *keep;               /* [B, keep_cap] DCT keep masks */
-    int *keep_n, keep_cap;       /* keep_n[b] < 0: keep every block */
+    pg_keep_masks keep;          /* DCT keep masks for the next window */
     float *block;
 };
 
@@ -554,11 +555,10 @@ int pg_tstate_new(const pg_model *m, int n_slots, pg_tstate **out, pg_error *err
         total += sizes[i];
     s->mem_len = calloc(6 * L * B + 2 * B + L, sizeof(int));
     s->comp_idx = calloc(rows, sizeof(int));
-    s->keep_cap = (int)(rows / (size_t)c->compression_rate + 1);
-    s->keep = calloc(B * (size_t)s->keep_cap, 1);
-    s->keep_n = malloc(B * sizeof(int));
     s->block = total < ((size_t)1 << 38) ? calloc(total, sizeof(float)) : NULL;
-    if (!s->mem_len || !s->comp_idx || !s->keep || !s->keep_n || !s->block) {
+    if (!s->mem_len || !s->comp_idx || !s->block ||
+        pg_keep_masks_init(&s->keep, n_slots, (int)(rows / (size_t)c->compression_rate + 1),
+                           err)) {
         pg_tstate_free(s);
         return pg_fail(err, PG_ENOMEM, "train state: cannot allocate %zu floats (%d slots)",
                        total, n_slots);
@@ -571,8 +571,6 @@ int pg_tstate_new(const pg_model *m, int n_slots, pg_tstate **out, pg_error *err
     s->row0 = s->mm + L * B;
     s->len = s->row0 + B;
     s->ktot = s->len + B;
-    for (size_t b = 0; b < B; b++)
-        s->keep_n[b] = -1;
     float *p = s->block;
     for (size_t i = 0; i < n; i++) {
         *ptrs[i] = p;
@@ -594,8 +592,7 @@ void pg_tstate_free(pg_tstate *s)
         return;
     free(s->mem_len);
     free(s->comp_idx);
-    free(s->keep);
-    free(s->keep_n);
+    pg_keep_masks_free(&s->keep);
     free(s->block);
     free(s);
 }
@@ -612,19 +609,15 @@ void pg_tstate_reset_slot(pg_tstate *s, int slot)
 
 int pg_tstate_evicted_blocks(const pg_tstate *s, int slot, int len)
 {
-    if (s->ncm == 0 || slot < 0 || slot >= s->B)
+    if (slot < 0 || slot >= s->B)
         return 0;
-    int ev = s->mem_len[slot] + len - s->nm; /* layer 0 */
-    return ev > 0 ? ev / s->cfg.compression_rate : 0;
+    return pg_keep_evicted_blocks(s->mem_len[slot], len, s->nm, s->ncm, /* layer 0 */
+                                  s->cfg.compression_rate);
 }
 
 int pg_tstate_set_keep(pg_tstate *s, int slot, const uint8_t *keep, int n, pg_error *err)
 {
-    if (slot < 0 || slot >= s->B || n < 0 || n >= s->keep_cap)
-        return pg_fail(err, PG_EINVAL, "keep mask: slot %d or %d blocks out of range", slot, n);
-    memcpy(s->keep + (size_t)slot * s->keep_cap, keep, (size_t)n);
-    s->keep_n[slot] = n;
-    return 0;
+    return pg_keep_masks_set(&s->keep, slot, keep, n, err);
 }
 
 size_t pg_tstate_slot_floats(const pg_tstate *s)
@@ -778,17 +771,8 @@ static void update_memory(pg_tstate *s, const pg_layer_params *lp, pg_layer_para
         } else {
             pool_compress(c, co, ev, g * cr, evu, s->comp_idx);
         }
-        if (s->keep_n[b] >= 0) { /* DCT: only the kept blocks enter the compressed memory */
-            const uint8_t *keep = s->keep + (size_t)b * s->keep_cap;
-            int kept = 0;
-            for (int j = 0; j < g; j++)
-                if (keep[j]) {
-                    if (kept != j)
-                        memcpy(co + (size_t)kept * d, co + (size_t)j * d, sizeof(float) * d);
-                    kept++;
-                }
-            g = kept;
-        }
+        /* DCT: only the kept blocks enter the compressed memory */
+        g = pg_keep_masks_compact(&s->keep, b, co, g, (size_t)d);
         s->cmem_len[li] = fifo_append(s->cmem + li * (size_t)ncm * d, s->cmem_len[li], ncm, co,
                                       g, (size_t)d);
     }
@@ -828,15 +812,14 @@ int pg_train_window(const pg_model *m, pg_model *grad, pg_tstate *s, const uint3
         if (inputs[t] >= (uint32_t)V || targets[t] >= (uint32_t)V)
             return pg_fail(err, PG_EINVAL, "train: token id %u >= vocabulary size %d",
                            inputs[t] >= (uint32_t)V ? inputs[t] : targets[t], V);
-    for (int b = 0; b < B; b++)
-        if (s->keep_n[b] >= 0 && lens[b] > 0 &&
-            s->keep_n[b] != pg_tstate_evicted_blocks(s, b, lens[b])) {
-            int n = s->keep_n[b];
-            for (int k = 0; k < B; k++)
-                s->keep_n[k] = -1;
-            return pg_fail(err, PG_EINVAL, "train: slot %d: a keep mask of %d blocks, but this "
-                           "window evicts %d", b, n, pg_tstate_evicted_blocks(s, b, lens[b]));
-        }
+    for (int b = 0; b < B; b++) {
+        int rc = lens[b] > 0 ? pg_keep_masks_check(&s->keep, b,
+                                                   pg_tstate_evicted_blocks(s, b, lens[b]),
+                                                   "train", err)
+                             : 0;
+        if (rc)
+            return rc;
+    }
     if (T == 0)
         return 0;
     int want_usage = c->compression == PG_COMPRESS_MOST_USED;
@@ -946,9 +929,7 @@ int pg_train_window(const pg_model *m, pg_model *grad, pg_tstate *s, const uint3
     matmul_fwd(s->logits, s->lnf, m->tok_emb, NULL, T, d, V, 0);
     double nll = pg_tm_crossentropy_forward_backward(grad ? s->logits : NULL, s->nll, s->logits,
                                                      targets, T, V);
-    for (int b = 0; b < B; b++) /* masks are one-shot */
-        if (lens[b] > 0)
-            s->keep_n[b] = -1;
+    pg_keep_masks_consume(&s->keep, lens); /* masks are one-shot */
     if (st && st->slot_nll)
         for (int b = 0; b < B; b++) {
             double acc = 0.0;
