@@ -9,6 +9,10 @@ code, so every entry here:
     of the per-pair ratios (each pair ran under about the same load),
   - prints the machine once: CPU model, cores, load, the OpenBLAS kernel and
     the threads the entry uses.
+Entries whose tools can be driven step by step (`harness bench --serve`,
+`harness train-bench --serve`: class Served) alternate in short turns of
+about a second rather than in whole runs: on this kind of shared VM a busy
+spell of a few seconds otherwise lands on one side of a pair only.
 Every entry ends with one line per comparison,
   RESULT <entry> | ours <median> (<min> .. <max>) <unit> | baseline ... | ratio ...
 so that the table of a whole `make bench` is `grep ^RESULT`.
@@ -18,6 +22,8 @@ import ctypes.util
 import os
 import resource
 import statistics
+import subprocess
+import sys
 import time
 
 MIN_PAIRS = 5
@@ -26,10 +32,10 @@ MIN_PAIRS = 5
 STABLE_IQR = 0.10
 
 
-def n_pairs():
-    """Pairs to run: PG19_BENCH_PAIRS (at least MIN_PAIRS)."""
+def n_pairs(default=MIN_PAIRS):
+    """Pairs to run: PG19_BENCH_PAIRS, else `default` (at least MIN_PAIRS)."""
     try:
-        n = int(os.environ.get("PG19_BENCH_PAIRS", str(MIN_PAIRS)))
+        n = int(os.environ.get("PG19_BENCH_PAIRS", str(default)))
     except ValueError:
         n = MIN_PAIRS
     return max(MIN_PAIRS, n)
@@ -87,6 +93,32 @@ def pin_one_cpu():
         return None
 
 
+# glibc malloc serves blocks over its mmap threshold (at most 32 MiB however
+# it adapts) with fresh mmap()s and returns them on free(). PyTorch allocates
+# every activation as it goes; bench-mid's logits alone are 65 MB, so each
+# window page-faulted about 40,000 fresh pages (1.5-3 s of system time in a
+# 4 s run), and the page-fault cost on this VM moved PyTorch's rate between
+# 340 and 1,185 tokens/s from run to run. PyTorch's own performance tuning
+# guide tells CPU users to switch to an allocator that reuses memory (jemalloc
+# or TCMalloc); these glibc tunables do the same without another package: no
+# block is mmap()ed on its own and freed memory stays in the heap. Measured:
+# PyTorch's window 500 ms steady instead of 560-1650 ms, its training step
+# 1.45x faster; the harness (one allocation at start) is unchanged.
+MALLOC_TUNABLES = "glibc.malloc.mmap_threshold=4294967295:glibc.malloc.trim_threshold=4294967295"
+
+
+def reuse_memory():
+    """Makes this process (and the processes it starts) keep freed memory
+    for reuse (MALLOC_TUNABLES), re-executing it once because glibc reads
+    its tunables at start. Call first thing in an entry whose baseline is a
+    PyTorch model; returns the setting for the machine line."""
+    have = os.environ.get("GLIBC_TUNABLES", "")
+    if MALLOC_TUNABLES not in have:
+        os.environ["GLIBC_TUNABLES"] = (have + ":" if have else "") + MALLOC_TUNABLES
+        os.execv(sys.executable, [sys.executable] + sys.argv)
+    return "GLIBC_TUNABLES=" + os.environ["GLIBC_TUNABLES"]
+
+
 def cpu_seconds():
     """User + system CPU seconds of this process and its waited-for children."""
     me = resource.getrusage(resource.RUSAGE_SELF)
@@ -99,6 +131,65 @@ def timed(fn):
     t0, c0 = time.perf_counter(), cpu_seconds()
     out = fn()
     return time.perf_counter() - t0, cpu_seconds() - c0, out
+
+
+class Served:
+    """A tool in --serve mode (harness/bench.h): started and warmed up once,
+    then asked for k windows or steps at a time, each answered with one line
+    of numbers. Between requests it blocks on its standard input (its
+    threads wait passively), so it costs the other side of a pair nothing."""
+
+    def __init__(self, argv, what):
+        self.what = what
+        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, bufsize=1)
+        self.header = []
+        for line in self.p.stdout:
+            if line.startswith("ready "):
+                self.ready = [float(x) for x in line.split()[1:]]
+                return
+            self.header.append(line.rstrip("\n"))
+        self.fail("ended before it was ready")
+
+    def fail(self, why):
+        self.p.kill()
+        err = self.p.stderr.read()
+        sys.exit(f"bench: {self.what} {why}: {err.strip()}")
+
+    def run(self, k):
+        """Runs k windows (steps); returns one tuple of floats per window."""
+        try:
+            self.p.stdin.write(f"{k}\n")
+            self.p.stdin.flush()
+        except OSError:
+            self.fail("stopped reading its requests")
+        rows = []
+        for _ in range(k):
+            line = self.p.stdout.readline()
+            if not line:
+                self.fail("ended mid-request")
+            rows.append(tuple(float(x) for x in line.split()))
+        return rows
+
+    def per_turn(self, seconds, time_of_row=lambda row: row[0]):
+        """The count of windows (steps) that takes about `seconds`, from a
+        timed probe of three."""
+        t = statistics.median(time_of_row(r) for r in self.run(3))
+        return max(1, round(seconds / t))
+
+    def close(self):
+        self.p.stdin.close()
+        if self.p.wait():
+            sys.exit(f"bench: {self.what} failed: {self.p.stderr.read().strip()}")
+
+
+def show(measured):
+    """A pair's measurement, short: the numbers of a dict (or a number)."""
+    if isinstance(measured, dict):
+        return " ".join(f"{k} {v:.4g}" for k, v in measured.items() if isinstance(v, (int, float)))
+    if isinstance(measured, tuple):
+        return " ".join(f"{v:.4g}" for v in measured if isinstance(v, (int, float)))
+    return f"{measured:.4g}"
 
 
 def alternate(baseline, ours, pairs=None, warmup=True, label=""):
@@ -114,8 +205,8 @@ def alternate(baseline, ours, pairs=None, warmup=True, label=""):
             base.append(b if isinstance(b, dict) else {"value": b})
             mine.append(o if isinstance(o, dict) else {"value": o})
         if label:
-            print(f"  {label}: pair {i + 1}/{pairs}" if i >= 0 else f"  {label}: warm-up pair done",
-                  flush=True)
+            print(f"  {label}: pair {i + 1}/{pairs}: {show(b)} | {show(o)}" if i >= 0
+                  else f"  {label}: warm-up pair done", flush=True)
     return base, mine
 
 
@@ -143,12 +234,13 @@ def result(entry, ours, baseline, unit, higher_is_better, digits=2, baseline_nam
     return statistics.median(ratios)
 
 
-def sgemm_fraction(entry, ours_gflops, replay_gflops, what="ours"):
+def sgemm_fraction(entry, ours_gflops, replay_gflops, what="ours", per="runs"):
     """Prints the RESULT line of our achieved GFLOP/s against the sgemm rate
     of the same products (`harness bench`'s "sgemm replay" line), one value
-    of each per run. The fraction (median of the per-run ratios) is given
-    only when the replay's rate is stable across runs (interquartile range
-    at most STABLE_IQR of its median); otherwise says why not. Returns the
+    of each per run (or turn: `per`). The fraction (median of the per-run
+    ratios) is given only when the replay's rate is stable across runs
+    (interquartile range at most STABLE_IQR of its median); otherwise says
+    why not. Returns the
     median fraction or None."""
     gf, rep = list(ours_gflops), list(replay_gflops)
     q = statistics.quantiles(rep, n=4)
@@ -157,10 +249,10 @@ def sgemm_fraction(entry, ours_gflops, replay_gflops, what="ours"):
             f"GFLOP/s | ")
     if iqr <= STABLE_IQR:
         ratios = [g / r for g, r in zip(gf, rep)]
-        print(head + f"fraction of the sgemm limit {fmt(ratios)} (median of {len(ratios)} runs)",
+        print(head + f"fraction of the sgemm limit {fmt(ratios)} (median of {len(ratios)} {per})",
               flush=True)
         return statistics.median(ratios)
-    print(head + f"fraction not reported: the replay's rate is unstable across runs "
+    print(head + f"fraction not reported: the replay's rate is unstable across {per} "
           f"(interquartile range {100 * iqr:.0f}% of the median > {100 * STABLE_IQR:.0f}%)",
           flush=True)
     return None

@@ -3,6 +3,7 @@
 #include "harness/bench.h"
 
 #include <cblas.h>
+#include <errno.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -12,6 +13,8 @@
 
 #define BENCH_MIN_PAIRS 5
 #define BENCH_STABLE_IQR 0.10
+/* most windows one --serve request may ask for */
+#define BENCH_SERVE_MAX 100000
 /* the forward's output-column chunk (model.c MATMUL_CHUNK) */
 #define REPLAY_CHUNK 256
 
@@ -198,61 +201,114 @@ static void print_stat(FILE *f, const double *v, int n, double *tmp, const char 
             quantile(v, n, 0.0, tmp), quantile(v, n, 1.0, tmp));
 }
 
+/* A steady-state forward with its replay: the state, the replay, and one
+ * window of pseudo-random tokens that every window reuses. */
+typedef struct bench_run {
+    const pg_model *m;
+    pg_state *st;
+    replay *rp;
+    uint32_t *tok;
+    int *lens;
+    int B, W;
+} bench_run;
+
+static void bench_run_free(bench_run *r)
+{
+    free(r->tok);
+    free(r->lens);
+    replay_free(r->rp);
+    pg_state_free(r->st);
+    memset(r, 0, sizeof *r);
+}
+
+/* Builds the run and warms it up: memory and compressed memory filled (the
+ * steady state the replay's shapes assume), replay buffers and OpenBLAS
+ * touched. */
+static int bench_run_new(const pg_model *m, int B, int W, bench_run *r, pg_error *err)
+{
+    const pg_model_config *c = &m->cfg;
+    memset(r, 0, sizeof *r);
+    r->m = m;
+    r->B = B;
+    r->W = W;
+    int rc = pg_state_new(m, B, W, &r->st, err);
+    if (!rc)
+        rc = replay_new(m, B, W, pg_get_threads(), &r->rp, err);
+    if (rc) {
+        bench_run_free(r);
+        return rc;
+    }
+    r->tok = malloc(sizeof *r->tok * (size_t)B * W);
+    r->lens = malloc(sizeof *r->lens * (size_t)B);
+    if (!r->tok || !r->lens) {
+        bench_run_free(r);
+        return pg_fail(err, PG_ENOMEM, "bench: out of memory");
+    }
+    uint64_t x = 12345;
+    for (size_t i = 0; i < (size_t)B * W; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        r->tok[i] = (uint32_t)((x >> 33) % (uint64_t)c->vocab_size);
+    }
+    for (int b = 0; b < B; b++)
+        r->lens[b] = W;
+    const float *lg;
+    int warm = 1 + (c->memory + W - 1) / W;
+    if (c->compressed_memory > 0)
+        warm += (c->compressed_memory * c->compression_rate + W - 1) / W;
+    for (int i = 0; i < warm; i++)
+        if ((rc = pg_forward(m, r->st, r->tok, r->lens, &lg, err))) {
+            bench_run_free(r);
+            return rc;
+        }
+    replay_round(r->rp);
+    return 0;
+}
+
+/* One forward window, then one replay round: their seconds and the
+ * window's FLOPs. */
+static int bench_run_pair(bench_run *r, double *fwd_s, double *fwd_flop, double *replay_s,
+                          pg_error *err)
+{
+    const float *lg;
+    double f0 = pg_state_flops(r->st), t0 = pg_now();
+    int rc = pg_forward(r->m, r->st, r->tok, r->lens, &lg, err);
+    if (rc)
+        return rc;
+    double t1 = pg_now();
+    replay_round(r->rp);
+    double t2 = pg_now();
+    *fwd_s = t1 - t0;
+    *fwd_flop = pg_state_flops(r->st) - f0;
+    *replay_s = t2 - t1;
+    return 0;
+}
+
 int pg_bench_forward(const pg_model *m, int B, int W, double seconds, FILE *f, pg_error *err)
 {
     const pg_model_config *c = &m->cfg;
-    pg_state *st = NULL;
-    replay *rp = NULL;
-    int rc = pg_state_new(m, B, W, &st, err);
+    bench_run r;
+    int rc = bench_run_new(m, B, W, &r, err);
     if (rc)
         return rc;
-    int nt = pg_get_threads();
-    if ((rc = replay_new(m, B, W, nt, &rp, err))) {
-        pg_state_free(st);
-        return rc;
-    }
-    int cap = 64;
-    uint32_t *tok = malloc(sizeof *tok * (size_t)B * W);
-    int *lens = malloc(sizeof *lens * (size_t)B);
+    int cap = 64, nt = pg_get_threads();
     double *tps = malloc(sizeof(double) * 4 * cap), *gf = NULL, *peak = NULL, *ratio = NULL;
     double *tmp = malloc(sizeof(double) * cap);
-    if (!tok || !lens || !tps || !tmp) {
+    if (!tps || !tmp) {
         rc = pg_fail(err, PG_ENOMEM, "bench: out of memory");
         goto done;
     }
     gf = tps + cap;
     peak = gf + cap;
     ratio = peak + cap;
-    uint64_t x = 12345;
-    for (size_t i = 0; i < (size_t)B * W; i++) {
-        x = x * 6364136223846793005ull + 1442695040888963407ull;
-        tok[i] = (uint32_t)((x >> 33) % (uint64_t)c->vocab_size);
-    }
-    for (int b = 0; b < B; b++)
-        lens[b] = W;
-    /* warm-up: memory and compressed memory filled (the steady state the
-     * replay's shapes assume), replay buffers and OpenBLAS touched */
-    const float *lg;
-    int warm = 1 + (c->memory + W - 1) / W;
-    if (c->compressed_memory > 0)
-        warm += (c->compressed_memory * c->compression_rate + W - 1) / W;
-    for (int i = 0; i < warm; i++)
-        if ((rc = pg_forward(m, st, tok, lens, &lg, err)))
-            goto done;
-    replay_round(rp);
     int n = 0;
     double t_start = pg_now(), fw = 0.0;
     while (n < cap && (n < BENCH_MIN_PAIRS || pg_now() - t_start < seconds)) {
-        double f0 = pg_state_flops(st), t0 = pg_now();
-        if ((rc = pg_forward(m, st, tok, lens, &lg, err)))
+        double fs, rs;
+        if ((rc = bench_run_pair(&r, &fs, &fw, &rs, err)))
             goto done;
-        double t1 = pg_now();
-        replay_round(rp);
-        double t2 = pg_now();
-        tps[n] = (double)B * W / (t1 - t0);
-        fw = pg_state_flops(st) - f0;
-        gf[n] = fw / (t1 - t0) / 1e9;
-        peak[n] = rp->flops / (t2 - t1) / 1e9;
+        tps[n] = (double)B * W / fs;
+        gf[n] = fw / fs / 1e9;
+        peak[n] = r.rp->flops / rs / 1e9;
         ratio[n] = gf[n] / peak[n];
         n++;
     }
@@ -264,7 +320,7 @@ int pg_bench_forward(const pg_model *m, int B, int W, double seconds, FILE *f, p
     fprintf(f, "; %.0f FLOP per window\n", fw);
     fprintf(f, "sgemm replay (baseline: the window's %d products as the same cblas_sgemm "
                "calls, same threads, nothing else; %.0f FLOP per window): ",
-            rp->n_prod, rp->flops);
+            r.rp->n_prod, r.rp->flops);
     print_stat(f, peak, n, tmp, "GFLOP/s");
     double med = quantile(peak, n, 0.5, tmp);
     double iqr = (quantile(peak, n, 0.75, tmp) - quantile(peak, n, 0.25, tmp)) / med;
@@ -282,11 +338,56 @@ int pg_bench_forward(const pg_model *m, int B, int W, double seconds, FILE *f, p
                 100.0 * BENCH_STABLE_IQR);
     }
 done:
-    free(tok);
-    free(lens);
     free(tps);
     free(tmp);
-    replay_free(rp);
-    pg_state_free(st);
+    bench_run_free(&r);
     return rc;
+}
+
+int pg_bench_read_count(FILE *in, const char *who, long line_no, long max, long *count,
+                        pg_error *err)
+{
+    char line[32];
+    if (!fgets(line, sizeof line, in))
+        return ferror(in) ? pg_fail(err, PG_EIO, "%s: cannot read standard input", who) : 1;
+    size_t len = strlen(line);
+    if (len && line[len - 1] == '\n')
+        line[--len] = '\0';
+    else if (!feof(in))
+        return pg_fail(err, PG_EINVAL, "%s: standard input line %ld is too long (a count "
+                       "is at most %zu characters)", who, line_no, sizeof line - 2);
+    char *end;
+    errno = 0;
+    long v = strtol(line, &end, 10);
+    if (!len || errno || *end || v < 1 || v > max)
+        return pg_fail(err, PG_EINVAL, "%s: standard input line %ld: expected a count from 1 "
+                       "to %ld, got \"%s\"", who, line_no, max, line);
+    *count = v;
+    return 0;
+}
+
+int pg_bench_serve(const pg_model *m, int B, int W, FILE *in, FILE *out, pg_error *err)
+{
+    bench_run r;
+    int rc = bench_run_new(m, B, W, &r, err);
+    if (rc)
+        return rc;
+    fprintf(out, "ready %d %.0f\n", B * W, r.rp->flops);
+    fflush(out);
+    for (long line_no = 1;; line_no++) {
+        long k;
+        rc = pg_bench_read_count(in, "bench --serve", line_no, BENCH_SERVE_MAX, &k, err);
+        if (rc)
+            break;
+        for (long i = 0; i < k && !rc; i++) {
+            double fs, ff, rs;
+            if (!(rc = bench_run_pair(&r, &fs, &ff, &rs, err)))
+                fprintf(out, "%.9f %.0f %.9f\n", fs, ff, rs);
+        }
+        if (rc)
+            break;
+        fflush(out);
+    }
+    bench_run_free(&r);
+    return rc > 0 ? 0 : rc; /* 1: end of input */
 }

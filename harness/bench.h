@@ -10,6 +10,20 @@
  * both see the same machine load; medians and spreads are printed, and the
  * fraction of the sgemm limit only when the replay's rates are stable
  * (interquartile range within 10% of the median).
+ *
+ * `harness bench --serve` (pg_bench_serve) is the same run driven from
+ * another process, so that a benchmark script can alternate the harness
+ * with a baseline window by window rather than run by run (on a shared
+ * machine a busy spell then slows both sides of a pair alike). Protocol,
+ * one line each way:
+ *   after the warm-up it prints  "ready <tokens per window> <replay FLOP>";
+ *   each line it reads is a count k (1..100000): it runs k pairs of a
+ *   forward window and a replay round and prints k lines
+ *   "<forward seconds> <forward FLOP> <replay seconds>";
+ *   end of input ends it (exit 0); any other line is refused (exit 1).
+ * `harness train-bench --serve` speaks the same protocol with training
+ * steps: "ready <tokens per step> <FLOP per step>", then one line
+ * "<step seconds>" per step.
  */
 #ifndef PG19_HARNESS_BENCH_H
 #define PG19_HARNESS_BENCH_H
@@ -23,5 +37,16 @@
  * prints the report to out. */
 int pg_bench_forward(const pg_model *m, int batch, int window, double seconds, FILE *out,
                      pg_error *err);
+
+/* `harness bench --serve`: the protocol above, reading counts from in and
+ * writing to out. Returns 0 at the end of input. */
+int pg_bench_serve(const pg_model *m, int batch, int window, FILE *in, FILE *out,
+                   pg_error *err);
+
+/* Reads one request line of the --serve protocol: a count from 1 to max.
+ * Returns 0 with *count set, 1 at the end of input, or an error that names
+ * `who` and the line. */
+int pg_bench_read_count(FILE *in, const char *who, long line_no, long max, long *count,
+                        pg_error *err);
 
 #endif

@@ -1,26 +1,30 @@
 #!/usr/bin/python3
 """`make bench` for the harness: the CPU forward of models/bench-mid.json
 (random weights, batch 2, memories full) against two baselines, in
-alternating pairs (common/benchlib.py):
+alternating turns of about a second (common/benchlib.py), the harness
+driven through `harness bench --serve`:
 
-  1. the sgemm limit: `harness bench` alternates forward windows with
-     replays of the same window's cblas_sgemm calls (harness/bench.c) and
-     prints both; the fraction is reported only when the replay is stable;
+  1. the sgemm limit: each harness window is followed by a replay of the
+     same window's cblas_sgemm calls (harness/bench.c); the fraction is
+     reported only when the replay is stable across turns;
   2. PyTorch CPU (Debian's python3-torch) on the same weights
      (harness/bench_torch.py), when installed.
 
 Fair by construction: both processes get the same OMP_WAIT_POLICY (passive
 unless the caller set one; the harness would otherwise set passive for
 itself only; PyTorch's OpenBLAS thread pool then gets the shortest spin,
-OPENBLAS_THREAD_TIMEOUT=4), the same thread count, the same OpenBLAS kernel (the one the
-harness runs with, set before PyTorch loads OpenBLAS), the same batch and
-float32; PyTorch caches memory keys/values and position projections as the
-harness does and runs under inference_mode; its logits are checked against
-the harness over 5 windows, so compressed memory is filled and dropped.
+OPENBLAS_THREAD_TIMEOUT=4), the same malloc that keeps freed memory for
+reuse (benchlib.reuse_memory: PyTorch's tuning guide's advice; with glibc's
+default each window page-faulted its 65 MB of logits afresh), the same
+thread count, the same OpenBLAS kernel (the one the harness runs with, set
+before PyTorch loads OpenBLAS), the same batch and float32; PyTorch caches
+memory keys/values and position projections as the harness does and runs
+under inference_mode; its logits are checked against the harness over 5
+windows, so compressed memory is filled and dropped.
 
-PG19_BENCH_SECONDS (default 4) is the length of each run,
+PG19_BENCH_SECONDS (default 1) is the length of each side's turn,
 PG19_BENCH_MODEL (default models/bench-mid.json) the model,
-PG19_BENCH_PAIRS (default 5) the pairs.
+PG19_BENCH_PAIRS (default 20, at least 5) the pairs.
 """
 import os
 import re
@@ -36,35 +40,38 @@ import benchlib  # noqa: E402
 
 HARNESS = os.path.join(TOP, "bin", "harness")
 CHECK_WINDOWS = 5
+# turns of about a second each: 20 pairs take under a minute
+DEFAULT_PAIRS = 20
 
 
-def parse_harness(out):
-    """Medians from `harness bench`'s report."""
-    def num(pattern):
-        m = re.search(pattern, out)
-        if not m:
-            sys.exit(f"bench: cannot read {pattern!r} in harness output:\n{out}")
-        return float(m.group(1))
-    return {
-        "tokens_s": num(r"harness forward:.*?median ([0-9.]+) tokens/s"),
-        "gflops": num(r"harness forward:.*?median ([0-9.]+) GFLOP/s"),
-        "replay": num(r"sgemm replay.*?median ([0-9.]+) GFLOP/s"),
-        "core": re.search(r"OpenBLAS core (\S+)", out).group(1),
-    }
+def torch_turn(model, toks, windows):
+    """`windows` PyTorch windows; the median window's tokens/s."""
+    import time
+    import torch
+    rates = []
+    with torch.inference_mode():
+        for _ in range(windows):
+            t0 = time.perf_counter()
+            model.window(toks)
+            rates.append(toks.numel() / (time.perf_counter() - t0))
+    return {"tokens_s": statistics.median(rates)}
 
 
-def run_harness(cfg, secs, threads, batch):
-    r = subprocess.run([HARNESS, "bench", "--model", cfg, "--seconds", str(secs), "--threads",
-                        str(threads), "--batch", str(batch)],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if r.returncode:
-        sys.exit(f"bench: harness bench failed:\n{r.stderr}")
-    return r.stdout
+def harness_turn(server, windows):
+    """`windows` pairs of a harness window and its sgemm replay from the
+    --serve process; medians of the windows' rates."""
+    rows = server.run(windows)
+    tokens, replay_flop = server.ready
+    return {"tokens_s": statistics.median(tokens / fs for fs, _, _ in rows),
+            "gflops": statistics.median(ff / fs / 1e9 for fs, ff, _ in rows),
+            "replay": statistics.median(replay_flop / rs / 1e9 for _, _, rs in rows)}
 
 
 def main():
+    alloc = benchlib.reuse_memory()  # re-executes once; see MALLOC_TUNABLES
     cfg = os.environ.get("PG19_BENCH_MODEL", os.path.join(TOP, "models", "bench-mid.json"))
-    secs = float(os.environ.get("PG19_BENCH_SECONDS", "4"))
+    turn = float(os.environ.get("PG19_BENCH_SECONDS", "1"))
+    pairs = benchlib.n_pairs(DEFAULT_PAIRS)
     threads = os.cpu_count()
     batch = 2  # the harness's default batch for `bench`
     # the same wait policy for both processes (the harness sets passive for
@@ -77,8 +84,10 @@ def main():
     if os.environ["OMP_WAIT_POLICY"].lower() == "passive":
         os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
     os.environ["OMP_NUM_THREADS"] = str(threads)
-    first = run_harness(cfg, 1, threads, batch)  # warm-up; tells the kernel it runs
-    core = parse_harness(first)["core"]
+    server = benchlib.Served([HARNESS, "bench", "--model", cfg, "--threads", str(threads),
+                              "--batch", str(batch), "--serve"], "harness bench --serve")
+    core = re.search(r"OpenBLAS core (\S+)", server.header[0]).group(1)
+    # PyTorch loads OpenBLAS below: the same kernel as the harness's
     os.environ["OPENBLAS_CORETYPE"] = core
     os.environ["PG19_KEEP_OPENBLAS_CORETYPE"] = "1"
     try:
@@ -87,13 +96,13 @@ def main():
     except ImportError:
         torch = None
     benchlib.print_machine(threads, f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']} for both, "
-                           f"OPENBLAS_THREAD_TIMEOUT={os.environ.get('OPENBLAS_THREAD_TIMEOUT')}; "
-                           f"harness: {first.splitlines()[0].split(': ', 1)[1]}")
-
-    torch_run = None
+                           f"OPENBLAS_THREAD_TIMEOUT={os.environ.get('OPENBLAS_THREAD_TIMEOUT')}, "
+                           f"{alloc} for both; "
+                           f"harness: {server.header[0].split(': ', 1)[1]}")
+    k_ours = server.per_turn(turn, lambda r: r[0] + r[2])
+    name = os.path.basename(cfg).rsplit(".", 1)[0]
     if torch is not None:
         import json
-        import time
         torch.set_num_threads(threads)
         with open(cfg) as f:
             c = json.load(f)
@@ -112,34 +121,23 @@ def main():
         model = bench_torch.TorchInferenceModel(c, W, batch)
         g = torch.Generator().manual_seed(2)
         toks = torch.randint(0, c["vocab_size"], (batch, c["window"]), generator=g)
-        with torch.inference_mode():
-            for _ in range(3):  # memories to their steady state
-                model.window(toks)
-
-        def torch_run():
-            rates, t_start = [], time.perf_counter()
-            with torch.inference_mode():
-                while time.perf_counter() - t_start < secs or len(rates) < 3:
-                    t0 = time.perf_counter()
-                    model.window(toks)
-                    rates.append(batch * c["window"] / (time.perf_counter() - t0))
-            return {"tokens_s": statistics.median(rates)}
-    else:
-        print("pytorch: python3-torch is not installed (make deps); only the sgemm baseline runs")
-
-    def harness_run():
-        return parse_harness(run_harness(cfg, secs, threads, batch))
-
-    name = os.path.basename(cfg).rsplit(".", 1)[0]
-    if torch_run:
-        base, ours = benchlib.alternate(torch_run, harness_run, label="pytorch / harness")
+        torch_turn(model, toks, 3)  # memories to their steady state
+        t_window = batch * c["window"] / torch_turn(model, toks, 3)["tokens_s"]
+        k_torch = max(1, round(turn / t_window))
+        print(f"turns of about {turn:g} s: {k_torch} PyTorch windows, then {k_ours} harness "
+              f"windows each followed by its sgemm replay; {pairs} pairs", flush=True)
+        base, ours = benchlib.alternate(lambda: torch_turn(model, toks, k_torch),
+                                        lambda: harness_turn(server, k_ours), pairs,
+                                        label="pytorch / harness")
         benchlib.result(f"harness {name} forward vs PyTorch", [o["tokens_s"] for o in ours],
                         [b["tokens_s"] for b in base], "tokens/s", True, 1,
                         baseline_name=f"pytorch {torch.__version__}")
     else:
-        ours = [harness_run() for _ in range(benchlib.n_pairs())]
+        print("pytorch: python3-torch is not installed (make deps); only the sgemm baseline runs")
+        ours = [harness_turn(server, k_ours) for _ in range(pairs)]
+    server.close()
     benchlib.sgemm_fraction(f"harness {name} forward vs its sgemm replay",
-                            [o["gflops"] for o in ours], [o["replay"] for o in ours])
+                            [o["gflops"] for o in ours], [o["replay"] for o in ours], per="turns")
     return 0
 
 

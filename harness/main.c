@@ -52,7 +52,7 @@ static void usage(FILE *f)
             "       harness info --model NAME\n"
             "       harness init --model NAME --random-init SEED --out FILE.safetensors\n"
             "       harness bench --model NAME [--seconds S] [--batch N] [--threads N] "
-            "[--device D] [--precision P]\n"
+            "[--device D] [--precision P] [--serve]\n"
             "       harness train --model NAME --shards DIR --out RUN_DIR [options] "
             "(harness train --help)\n"
             "NAME is a config in models/ (ct36, txl36, ct-tiny, txl-tiny, ...) or a path to "
@@ -67,6 +67,7 @@ typedef struct opts {
     int batch, threads, window;
     int memory, compressed_memory; /* evaluation-time overrides; -1: the config's */
     double seconds;
+    int serve;                 /* bench --serve (harness/bench.h) */
     pg_backend_config backend; /* --device, --precision, --dct-policy, --dct-sample */
     int dct_set;               /* a --dct-* option was given */
 } opts;
@@ -103,7 +104,7 @@ static int parse_args(int argc, char **argv, opts *o)
         {"tokens", 1, 0, 'T'},       {"seconds", 1, 0, 'S'},   {"tokenizer-name", 1, 0, 'k'},
         {"device", 1, 0, 'D'},       {"precision", 1, 0, 'X'},
         {"memory", 1, 0, 'M'},       {"compressed-memory", 1, 0, 'C'},
-        {"books", 1, 0, 'K'},        {"help", 0, 0, 'h'},
+        {"books", 1, 0, 'K'},        {"help", 0, 0, 'h'},       {"serve", 0, 0, 'V'},
         {"dct-policy", 1, 0, 'J'},   {"dct-sample", 1, 0, 'j'}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->memory = o->compressed_memory = -1;
@@ -134,6 +135,7 @@ static int parse_args(int argc, char **argv, opts *o)
         case 'M': bad = parse_int(optarg, 0, 1 << 20, &o->memory); break;
         case 'C': bad = parse_int(optarg, 0, 1 << 20, &o->compressed_memory); break;
         case 'K': o->books = optarg; break;
+        case 'V': o->serve = 1; break;
         case 'J':
             o->backend.dct_policy = pg_dct_parse_policy(optarg);
             bad = o->backend.dct_policy < 0;
@@ -625,6 +627,10 @@ static int cmd_bench(const opts *o, pg_error *err)
     int rc = load_model(&oo, &m, &ri, &c, 1, err);
     if (rc)
         return rc;
+    if (o->serve && o->backend.device != PG_DEVICE_CPU) {
+        pg_model_free(m);
+        return pg_fail(err, PG_EINVAL, "bench: --serve times the CPU forward only");
+    }
     if (o->backend.device != PG_DEVICE_CPU) { /* --device cuda|auto */
         rc = bench_device(o, m, &c, &ri, err);
         pg_model_free(m);
@@ -636,8 +642,12 @@ static int cmd_bench(const opts *o, pg_error *err)
            "%s: %.1fM params\n",
            pg_get_threads(), core ? core : "?", env ? env : "unset", wait ? wait : "unset",
            c.name, ri.params / 1e6);
-    rc = pg_bench_forward(m, o->batch ? o->batch : 2, o->window ? o->window : c.window,
-                          o->seconds, stdout, err);
+    if (o->serve)
+        rc = pg_bench_serve(m, o->batch ? o->batch : 2, o->window ? o->window : c.window,
+                            stdin, stdout, err);
+    else
+        rc = pg_bench_forward(m, o->batch ? o->batch : 2, o->window ? o->window : c.window,
+                              o->seconds, stdout, err);
     pg_model_free(m);
     return rc;
 }

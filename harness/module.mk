@@ -46,7 +46,8 @@ HARNESS_LIB_SRCS := harness/model.c harness/train_model.c harness/train.c harnes
                     harness/eval.c harness/results.c harness/backend.c harness/backend_cpu.c \
                     $(HARNESS_BACKEND_SRCS) harness/shard_source.c harness/dist.c \
                     harness/eval_dist.c harness/analyze.c $(SHARD_READER_SRCS)
-HARNESS_LIB_SRCS += harness/blas_check.c
+# bench.c: `harness bench` and the --serve protocol train-bench speaks too (harness/bench.h)
+HARNESS_LIB_SRCS += harness/blas_check.c harness/bench.c
 # The DCT: the judge (harness/dct_judge.h) and its driver around the forward (harness/dct.h).
 HARNESS_DCT_SRCS := harness/dct.c harness/dct_judge.c harness/keep_mask.c
 HARNESS_LIB_SRCS += $(HARNESS_DCT_SRCS)
@@ -57,7 +58,7 @@ HARNESS_LIBS := -lopenblas -ljansson -lm -fopenmp $(SHARD_READER_LIBS) $(MPI_LIB
                 $(HARNESS_BACKEND_LIBS)
 
 TOOLS += harness
-harness_SRCS := $(HARNESS_LIB_SRCS) harness/analyze_cmd.c harness/bench.c harness/main.c
+harness_SRCS := $(HARNESS_LIB_SRCS) harness/analyze_cmd.c harness/main.c
 harness_LIBS := $(HARNESS_LIBS)
 
 UNIT_TESTS += harness_test

@@ -37,6 +37,7 @@
 #include "common/hash.h"
 #include "common/progress.h"
 #include "common/svg_plot.h"
+#include "harness/bench.h"
 #include "harness/dist.h"
 #include "harness/eval.h"
 #include "harness/dct.h"
@@ -87,7 +88,7 @@ typedef struct run_cfg {
 typedef struct targs {
     const char *model, *shards, *out, *weights, *tokens, *grad_out, *init_weights;
     const char *baseline, *baseline_weights;
-    int resume, threads, batch, has[16];
+    int resume, threads, batch, serve, has[16];
     run_cfg rc;
     long steps;
 } targs;
@@ -112,8 +113,9 @@ static void train_usage(FILE *f)
             "FILE --out GRADS.safetensors [--batch B]\n"
             "       harness train-export --model CONFIG --weights F32.safetensors --out "
             "BF16.safetensors [--shards DIR]\n"
-            "       harness train-bench --model CONFIG [--batch B] [--threads N]  "
-            "(PG19_BENCH_SECONDS, default 20)\n"
+            "       harness train-bench --model CONFIG [--batch B] [--threads N] [--serve] "
+            "(PG19_BENCH_SECONDS, default 20;\n"
+            "                     --serve: steps on request, harness/bench.h)\n"
             "--batch is per process (under mpirun the global batch is B x ranks).\n");
 }
 
@@ -174,7 +176,7 @@ static int parse_targs(int argc, char **argv, targs *a)
         {"threads", 1, 0, 't'}, {"resume", 0, 0, 'r'}, {"weights", 1, 0, 'w'},
         {"tokens", 1, 0, 'k'}, {"help", 0, 0, 'h'}, {"baseline", 1, 0, 'Z'},
         {"baseline-weights", 1, 0, 'Y'}, {"dct-alpha", 1, 0, 'a'}, {"dct-center", 1, 0, 'Q'},
-        {0, 0, 0, 0}};
+        {"serve", 0, 0, 'V'}, {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     default_cfg(&a->rc);
     optind = 2;
@@ -194,6 +196,7 @@ static int parse_targs(int argc, char **argv, targs *a)
         case 'a': bad = parse_double(optarg, 0, 100, &a->rc.dct_alpha); break;
         case 'Q': bad = parse_double(optarg, 0, 0.999999, &a->rc.dct_center); break;
         case 'r': a->resume = 1; break;
+        case 'V': a->serve = 1; break;
         case 't': bad = parse_long(optarg, 1, 1024, &v); a->threads = (int)v; break;
         case 'n': bad = parse_long(optarg, 1, 1L << 40, &a->rc.steps); a->has[H_STEPS] = 1; break;
         case 'b': bad = parse_long(optarg, 1, 4096, &v); a->batch = (int)v; a->has[H_BATCH] = 1;
@@ -1331,6 +1334,18 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* One training step: zeroed gradient, window, Adam update (step t). */
+static int train_bench_step(pg_model *m, pg_model *g, pg_model *am, pg_model *av, pg_tstate *ts,
+                            const uint32_t *in, const uint32_t *tg, const int *lens,
+                            const pg_adam *adam, long t, pg_error *err)
+{
+    memset(g->mem, 0, sizeof(float) * m->n_params);
+    int rc = pg_train_window(m, g, ts, in, tg, lens, NULL, err);
+    if (!rc)
+        pg_adam_update(m->mem, g->mem, am->mem, av->mem, m->n_params, adam, t, adam->lr);
+    return rc;
+}
+
 /* Steady-state training throughput on random tokens: windows of B slots
  * with full memories, gradient, Adam update. Each step is timed on its own;
  * the report gives the mean over the run and the median step (what
@@ -1376,16 +1391,42 @@ static int run_train_bench(targs *a, pg_find_config_fn find_config, double secon
     pg_adam adam = {1e-4f, 0.9f, 0.999f, 1e-8f};
     /* warm-up windows fill the memories (and compressed memories) */
     int warm = 1 + (mc.memory + mc.compressed_memory * mc.compression_rate) / W;
+    double fw = train_flops_per_window(&mc, B);
+    if (a->serve) {
+        for (long i = 0; i < warm && !rc; i++)
+            rc = train_bench_step(m, g, am, av, ts, in, tg, lens, &adam, i + 1, err);
+        if (rc)
+            goto done;
+        printf("ready %d %.0f\n", B * W, fw);
+        fflush(stdout);
+        long done_steps = warm;
+        for (long line_no = 1;; line_no++) {
+            long k;
+            rc = pg_bench_read_count(stdin, "train-bench --serve", line_no, 100000, &k, err);
+            if (rc)
+                break;
+            for (long i = 0; i < k && !rc; i++) {
+                double s0 = pg_now();
+                rc = train_bench_step(m, g, am, av, ts, in, tg, lens, &adam, ++done_steps, err);
+                if (!rc)
+                    printf("%.9f\n", pg_now() - s0);
+            }
+            if (rc)
+                break;
+            fflush(stdout);
+        }
+        if (rc > 0)
+            rc = 0; /* end of input */
+        goto done;
+    }
     double t0 = 0, t = 0;
     long steps = 0;
     for (long i = 0;; i++) {
         if (i == warm)
             t0 = pg_now();
         double s0 = pg_now();
-        memset(g->mem, 0, sizeof(float) * m->n_params);
-        if ((rc = pg_train_window(m, g, ts, in, tg, lens, NULL, err)))
+        if ((rc = train_bench_step(m, g, am, av, ts, in, tg, lens, &adam, i + 1, err)))
             goto done;
-        pg_adam_update(m->mem, g->mem, am->mem, av->mem, m->n_params, &adam, i + 1, adam.lr);
         if (i >= warm) {
             if (steps == cap) {
                 long nc = cap ? 2 * cap : 64;
@@ -1403,7 +1444,6 @@ static int run_train_bench(targs *a, pg_find_config_fn find_config, double secon
                 break;
         }
     }
-    double fw = train_flops_per_window(&mc, B);
     double tps = (double)steps * B * W / t, gf = fw * (double)steps / t / 1e9;
     qsort(step_s, (size_t)steps, sizeof(double), cmp_double);
     double med = steps % 2 ? step_s[steps / 2] : 0.5 * (step_s[steps / 2 - 1] + step_s[steps / 2]);
