@@ -184,11 +184,12 @@ class Served:
 
 
 def show(measured):
-    """A pair's measurement, short: the numbers of a dict (or a number)."""
+    """A pair's measurement, short: its numbers, with their keys."""
     if isinstance(measured, dict):
-        return " ".join(f"{k} {v:.4g}" for k, v in measured.items() if isinstance(v, (int, float)))
-    if isinstance(measured, tuple):
-        return " ".join(f"{v:.4g}" for v in measured if isinstance(v, (int, float)))
+        return " ".join(f"{k} {show(v)}" for k, v in measured.items()
+                        if isinstance(v, (int, float, tuple, list, dict)))
+    if isinstance(measured, (tuple, list)):
+        return "(" + " ".join(show(v) for v in measured) + ")"
     return f"{measured:.4g}"
 
 

@@ -12,8 +12,9 @@ Input: every raw text of $PG19_TEST_CORPUS/raw-pg-2003-2004 and raw-pg-modern
             with UTF-8-else-cp1252 decoding, NFC and LF output, one process.
 
 Both write to the same kind of folder (/dev/shm when present) and run
-alternately (common/benchlib.py: baseline, ours, ... 5 pairs after a warm-up
-pair); medians and spread are printed. Throughput per core is input
+alternately (common/benchlib.py: baseline, ours, ... 15 pairs after a warm-up
+pair: a run takes under a second, so 5 pairs let one busy second move the
+median; PG19_BENCH_PAIRS sets it); medians and spread are printed. Throughput per core is input
 megabytes (10^6 bytes) per CPU second (user+sys), which a busy machine
 disturbs less than wall time; both are printed. Ours also fsyncs every
 output file (crash-safe writes); the baseline does not. Fair: the baseline
@@ -32,6 +33,8 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(TOP, "tests", "fetch_gutenberg"))
 sys.path.insert(0, os.path.join(TOP, "common"))
 import benchlib  # noqa: E402
+
+DEFAULT_PAIRS = 15
 
 # c-w/gutenberg's marker lists (the commonest entries).
 START_MARKERS = (
@@ -156,7 +159,8 @@ def main():
         cpu = benchlib.pin_one_cpu()
         benchlib.print_machine(f"1 (both are one process, both pinned to CPU {cpu})")
         base, mine = benchlib.alternate(lambda: benchlib.timed(baseline)[:2],
-                                        lambda: benchlib.timed(ours)[:2])
+                                        lambda: benchlib.timed(ours)[:2],
+                                        benchlib.n_pairs(DEFAULT_PAIRS))
         benchlib.result("fetch clean vs c-w/gutenberg algorithm in Python, per core",
                         [mb / o["value"][1] for o in mine], [mb / b["value"][1] for b in base],
                         "MB/s per CPU second", True, 1, baseline_name="python")

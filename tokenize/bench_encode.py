@@ -14,7 +14,8 @@ Text: the raw Gutenberg texts under $PG19_TEST_CORPUS, whole files in order
 until PG19_BENCH_TOKENIZE_MB (default 16) megabytes, else the demo books.
 
 Runs alternate (common/benchlib.py): spm_encode (one thread), then ours with
-1 and with 2 threads, 5 rounds after a warm-up round; medians and spread of
+1 and with 2 threads, 5 rounds after a warm-up round (PG19_BENCH_PAIRS); the
+single-threaded runs are pinned to the same CPU; medians and spread of
 wall MB/s and per-core MB/s (bytes over user+sys CPU seconds). Fair: both
 read the same file and write ids to a file; spm_encode is single-threaded,
 so the per-core ratio of ours on 1 thread is the like-for-like one.
@@ -38,6 +39,7 @@ sys.path.insert(0, os.path.join(TOP, "common"))
 import benchlib  # noqa: E402
 
 TRAIN_SAMPLE = 32_000_000
+DEFAULT_PAIRS = 5
 
 
 def train_model(corpus):
@@ -66,12 +68,14 @@ def train_model(corpus):
     return model, f"{vocab} pieces, trained on {len(books)} training books of {train}"
 
 
-def run(args, stdin_path, stdout_path):
-    """(wall s, CPU s) of one run."""
+def run(args, stdin_path, stdout_path, cpus=None):
+    """(wall s, CPU s) of one run, on the CPUs `cpus` (None: any)."""
+    pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
     with open(stdout_path, "wb") as fout, \
             (open(stdin_path, "rb") if stdin_path else open(os.devnull, "rb")) as fin:
         wall, cpu, _ = benchlib.timed(lambda: subprocess.run(
-            args, stdin=fin, stdout=fout, stderr=subprocess.DEVNULL, check=True))
+            args, stdin=fin, stdout=fout, stderr=subprocess.DEVNULL, check=True,
+            preexec_fn=pin))
     return wall, cpu
 
 
@@ -110,21 +114,28 @@ def main():
         print("bench: no training books (set PG19_TEST_CORPUS or run make demo)")
         return 1
     print(f"text: {len(files)} files, {size / 1e6:.1f} MB; model {what} ({model})")
-    benchlib.print_machine("spm_encode 1; tokenize encode 1 and 2")
+    # the single-threaded runs (spm_encode, ours on 1 thread) share one CPU:
+    # on a shared VM the two vCPUs differ in speed from minute to minute
+    # (common/benchlib.py pin_one_cpu)
+    one = {min(os.sched_getaffinity(0))}
+    benchlib.print_machine(f"spm_encode 1 and tokenize encode 1, both on CPU {min(one)}; "
+                           f"tokenize encode 2, on any")
 
     def spm_run():
         return run([spm, "--model", model, "--output_format=id"], text,
-                   os.path.join(WORK, "spm.ids"))
+                   os.path.join(WORK, "spm.ids"), one)
 
     def ours_run():
         out = {}
         for threads in (1, 2):
             out[threads] = run([os.path.join(BIN, "tokenize"), "encode", "--model", model,
                                 "--lines", "--threads", str(threads), text], None,
-                               os.path.join(WORK, f"ours{threads}.ids"))
+                               os.path.join(WORK, f"ours{threads}.ids"),
+                               one if threads == 1 else None)
         return out
 
-    base, ours = benchlib.alternate(spm_run, ours_run, label="spm_encode / tokenize encode")
+    base, ours = benchlib.alternate(spm_run, ours_run, benchlib.n_pairs(DEFAULT_PAIRS),
+                                    label="spm_encode / tokenize encode")
     mb = size / 1e6
     spm_wall = [mb / b["value"][0] for b in base]
     spm_core = [mb / b["value"][1] for b in base]
