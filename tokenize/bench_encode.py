@@ -13,12 +13,14 @@ Without the corpus: 8,000 pieces trained on the demo books (data/demo/pg19).
 Text: the raw Gutenberg texts under $PG19_TEST_CORPUS, whole files in order
 until PG19_BENCH_TOKENIZE_MB (default 16) megabytes, else the demo books.
 
-Runs alternate (common/benchlib.py): spm_encode (one thread), then ours with
-1 and with 2 threads, 5 rounds after a warm-up round (PG19_BENCH_PAIRS); the
-single-threaded runs are pinned to the same CPU; medians and spread of
+Runs alternate (common/benchlib.py): spm_encode (one thread) and two
+spm_encode processes on the two halves of the text (split at a line: what a
+user with two cores does; their ids are checked equal to the one process's),
+then ours with 1 and with 2 threads, 5 rounds after a warm-up round
+(PG19_BENCH_PAIRS); the single-threaded runs are pinned to the same CPU; medians and spread of
 wall MB/s and per-core MB/s (bytes over user+sys CPU seconds). Fair: both
-read the same file and write ids to a file; spm_encode is single-threaded,
-so the per-core ratio of ours on 1 thread is the like-for-like one.
+read the same file and write ids to a file; ours on 1 thread is compared
+with one spm_encode, ours on 2 threads with two.
 Ids: lines identical, lines that are the same pieces in another order (exact
 score ties that SentencePiece breaks by float rounding), other lines (must be
 0). Then the per-word memo check over the whole text: `tokenize verify`
@@ -79,6 +81,18 @@ def run(args, stdin_path, stdout_path, cpus=None):
     return wall, cpu
 
 
+def split_in_two(path):
+    """The file cut at the line boundary nearest its middle; the two paths."""
+    data = open(path, "rb").read()
+    cut = data.find(b"\n", len(data) // 2) + 1 or len(data)
+    out = []
+    for i, part in enumerate((data[:cut], data[cut:])):
+        out.append(f"{path}.half{i}")
+        with open(out[-1], "wb") as f:
+            f.write(part)
+    return out
+
+
 def main():
     spm = shutil.which("spm_encode")
     if not spm:
@@ -119,11 +133,31 @@ def main():
     # (common/benchlib.py pin_one_cpu)
     one = {min(os.sched_getaffinity(0))}
     benchlib.print_machine(f"spm_encode 1 and tokenize encode 1, both on CPU {min(one)}; "
-                           f"tokenize encode 2, on any")
+                           f"tokenize encode 2 threads and 2 spm_encode processes, on any")
+
+    # two cores: a user with spm_encode runs two of it on the two halves of
+    # the text (split at a line, spm_encode encodes line by line)
+    halves = split_in_two(text)
+
+    def spm2_run():
+        procs = []
+
+        def start_both():
+            for i, half in enumerate(halves):
+                with open(half, "rb") as fin, open(os.path.join(WORK, f"spm2-{i}.ids"), "wb") as fo:
+                    procs.append(subprocess.Popen([spm, "--model", model, "--output_format=id"],
+                                                  stdin=fin, stdout=fo,
+                                                  stderr=subprocess.DEVNULL))
+            for pr in procs:
+                if pr.wait():
+                    sys.exit("bench: spm_encode failed")
+        wall, cpu, _ = benchlib.timed(start_both)
+        return wall, cpu
 
     def spm_run():
-        return run([spm, "--model", model, "--output_format=id"], text,
-                   os.path.join(WORK, "spm.ids"), one)
+        return {1: run([spm, "--model", model, "--output_format=id"], text,
+                       os.path.join(WORK, "spm.ids"), one),
+                2: spm2_run()}
 
     def ours_run():
         out = {}
@@ -137,15 +171,21 @@ def main():
     base, ours = benchlib.alternate(spm_run, ours_run, benchlib.n_pairs(DEFAULT_PAIRS),
                                     label="spm_encode / tokenize encode")
     mb = size / 1e6
-    spm_wall = [mb / b["value"][0] for b in base]
-    spm_core = [mb / b["value"][1] for b in base]
     for threads in (1, 2):
+        spm_wall = [mb / b[threads][0] for b in base]
+        spm_core = [mb / b[threads][1] for b in base]
         wall = [mb / o[threads][0] for o in ours]
         core = [mb / o[threads][1] for o in ours]
-        benchlib.result(f"tokenize encode {threads} thread(s) vs spm_encode, wall", wall,
-                        spm_wall, "MB/s", True, baseline_name="spm_encode")
-        benchlib.result(f"tokenize encode {threads} thread(s) vs spm_encode, per core", core,
-                        spm_core, "MB/s per core", True, baseline_name="spm_encode")
+        them = "spm_encode" if threads == 1 else "2 spm_encode on the halves"
+        benchlib.result(f"tokenize encode {threads} thread(s) vs {them}, wall", wall,
+                        spm_wall, "MB/s", True, baseline_name=them)
+        benchlib.result(f"tokenize encode {threads} thread(s) vs {them}, per core", core,
+                        spm_core, "MB/s per core", True, baseline_name=them)
+    halves_ids = b"".join(open(os.path.join(WORK, f"spm2-{i}.ids"), "rb").read()
+                          for i in range(2))
+    if halves_ids != open(os.path.join(WORK, "spm.ids"), "rb").read():
+        print("bench: spm_encode on the two halves differs from spm_encode on the whole text")
+        return 1
 
     spm_lines = open(os.path.join(WORK, "spm.ids"), "rb").read().split(b"\n")
     text_lines = open(text, "rb").read().split(b"\n")
