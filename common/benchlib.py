@@ -101,10 +101,14 @@ def pin_one_cpu():
 # 340 and 1,185 tokens/s from run to run. PyTorch's own performance tuning
 # guide tells CPU users to switch to an allocator that reuses memory (jemalloc
 # or TCMalloc); these glibc tunables do the same without another package: no
-# block is mmap()ed on its own and freed memory stays in the heap. Measured:
-# PyTorch's window 500 ms steady instead of 560-1650 ms, its training step
-# 1.45x faster; the harness (one allocation at start) is unchanged.
-MALLOC_TUNABLES = "glibc.malloc.mmap_threshold=4294967295:glibc.malloc.trim_threshold=4294967295"
+# block is mmap()ed on its own and freed memory stays in the heap, which is
+# backed by transparent huge pages (hugetlb=1: madvise, as PyTorch 2 itself
+# now does for large blocks). With 4 KiB pages PyTorch's single-threaded
+# forward varied from process to process with where its pages landed (536 to
+# 706 tokens/s in three processes; 915 to 947 with huge pages). Both sides
+# get the same settings; the harness (one allocation at start) is unchanged.
+MALLOC_TUNABLES = ("glibc.malloc.mmap_threshold=4294967295:glibc.malloc.trim_threshold=4294967295"
+                   ":glibc.malloc.hugetlb=1")
 
 
 def reuse_memory():
@@ -117,6 +121,25 @@ def reuse_memory():
         os.environ["GLIBC_TUNABLES"] = (have + ":" if have else "") + MALLOC_TUNABLES
         os.execv(sys.executable, [sys.executable] + sys.argv)
     return "GLIBC_TUNABLES=" + os.environ["GLIBC_TUNABLES"]
+
+
+def bench_threads():
+    """Threads for an entry: PG19_BENCH_THREADS, else every CPU. With 1,
+    this process and every process it starts are pinned to one CPU
+    (pin_one_cpu), so both sides of a pair run on the same vCPU and no
+    thread waits on another: on a shared VM the 2-thread ratios of a
+    PyTorch baseline move with how fast a sleeping thread is woken (the
+    training step's ratio gave 1.10 to 1.55 in four runs); the 1-thread
+    ones measure the arithmetic alone. Returns (threads, a phrase for the
+    machine line)."""
+    try:
+        n = int(os.environ.get("PG19_BENCH_THREADS", "0"))
+    except ValueError:
+        n = 0
+    n = n if n > 0 else os.cpu_count()
+    if n == 1:
+        return 1, f"pinned to CPU {pin_one_cpu()}"
+    return n, "not pinned"
 
 
 def cpu_seconds():

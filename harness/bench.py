@@ -24,7 +24,9 @@ windows, so compressed memory is filled and dropped.
 
 PG19_BENCH_SECONDS (default 1) is the length of each side's turn,
 PG19_BENCH_MODEL (default models/bench-mid.json) the model,
-PG19_BENCH_PAIRS (default 20, at least 5) the pairs.
+PG19_BENCH_PAIRS (default 20, at least 5) the pairs,
+PG19_BENCH_THREADS (default: every CPU) the threads of both sides; with 1,
+both are pinned to one CPU (benchlib.bench_threads).
 """
 import os
 import re
@@ -72,7 +74,7 @@ def main():
     cfg = os.environ.get("PG19_BENCH_MODEL", os.path.join(TOP, "models", "bench-mid.json"))
     turn = float(os.environ.get("PG19_BENCH_SECONDS", "1"))
     pairs = benchlib.n_pairs(DEFAULT_PAIRS)
-    threads = os.cpu_count()
+    threads, pinned = benchlib.bench_threads()
     batch = 2  # the harness's default batch for `bench`
     # the same wait policy for both processes (the harness sets passive for
     # itself when unset; a spinning PyTorch against it would be unfair)
@@ -95,7 +97,8 @@ def main():
         import bench_torch
     except ImportError:
         torch = None
-    benchlib.print_machine(threads, f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']} for both, "
+    benchlib.print_machine(f"{threads} ({pinned})",
+                           f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']} for both, "
                            f"OPENBLAS_THREAD_TIMEOUT={os.environ.get('OPENBLAS_THREAD_TIMEOUT')}, "
                            f"{alloc} for both; "
                            f"harness: {server.header[0].split(': ', 1)[1]}")
@@ -129,14 +132,14 @@ def main():
         base, ours = benchlib.alternate(lambda: torch_turn(model, toks, k_torch),
                                         lambda: harness_turn(server, k_ours), pairs,
                                         label="pytorch / harness")
-        benchlib.result(f"harness {name} forward vs PyTorch", [o["tokens_s"] for o in ours],
-                        [b["tokens_s"] for b in base], "tokens/s", True, 1,
+        benchlib.result(f"harness {name} forward, {threads} thread(s), vs PyTorch",
+                        [o["tokens_s"] for o in ours], [b["tokens_s"] for b in base], "tokens/s", True, 1,
                         baseline_name=f"pytorch {torch.__version__}")
     else:
         print("pytorch: python3-torch is not installed (make deps); only the sgemm baseline runs")
         ours = [harness_turn(server, k_ours) for _ in range(pairs)]
     server.close()
-    benchlib.sgemm_fraction(f"harness {name} forward vs its sgemm replay",
+    benchlib.sgemm_fraction(f"harness {name} forward, {threads} thread(s), vs its sgemm replay",
                             [o["gflops"] for o in ours], [o["replay"] for o in ours], per="turns")
     return 0
 

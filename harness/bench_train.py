@@ -36,6 +36,8 @@ they disagree.
 
 PG19_BENCH_SECONDS (default 1) is the length of each side's turn,
 PG19_BENCH_PAIRS (default 20, at least 5) the pairs,
+PG19_BENCH_THREADS (default: every CPU) the threads of both sides; with 1,
+both are pinned to one CPU (benchlib.bench_threads),
 PG19_BENCH_TRAIN_MODEL (default models/ct-small.json) the model.
 """
 import json
@@ -82,7 +84,7 @@ def main():
     cfg = os.environ.get("PG19_BENCH_TRAIN_MODEL", os.path.join(TOP, "models", "ct-small.json"))
     turn = float(os.environ.get("PG19_BENCH_SECONDS", "1"))
     pairs = benchlib.n_pairs(DEFAULT_PAIRS)
-    threads = os.cpu_count()
+    threads, pinned = benchlib.bench_threads()
     # the same wait policy for both sides (see harness/bench.py)
     os.environ.setdefault("OMP_WAIT_POLICY", "passive")
     if os.environ["OMP_WAIT_POLICY"].lower() == "passive":
@@ -101,7 +103,8 @@ def main():
         import bench_torch_train
     except ImportError:
         torch = None
-    benchlib.print_machine(threads, f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']} for both, "
+    benchlib.print_machine(f"{threads} ({pinned})",
+                           f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']} for both, "
                            f"OPENBLAS_THREAD_TIMEOUT={os.environ.get('OPENBLAS_THREAD_TIMEOUT')}, "
                            f"{alloc} for both; "
                            f"harness: {replay.header[0].split(': ', 1)[1]}")
@@ -147,7 +150,7 @@ def main():
 
     if torch_run:
         base, ours = benchlib.alternate(torch_run, harness_run, pairs, label="pytorch / harness")
-        benchlib.result(f"harness {name} training step vs PyTorch",
+        benchlib.result(f"harness {name} training step, {threads} thread(s), vs PyTorch",
                         [o["tokens_s"] for o in ours], [b["tokens_s"] for b in base], "tokens/s",
                         True, 1, baseline_name=f"pytorch {torch.__version__}")
     else:
@@ -155,7 +158,8 @@ def main():
         ours = [harness_run() for _ in range(pairs)]
     trainer_c.close()
     replay.close()
-    benchlib.sgemm_fraction(f"harness {name} training step vs its forward's sgemm replay",
+    benchlib.sgemm_fraction(f"harness {name} training step, {threads} thread(s), vs its forward's "
+                            "sgemm replay",
                             [o["gflops"] for o in ours], [o["replay"] for o in ours], per="turns")
     return 0
 

@@ -85,7 +85,10 @@ UNIT_TESTS += harness_dist_test
 harness_dist_test_SRCS := harness/dist.c tests/harness/test_dist.c
 harness_dist_test_LIBS := $(MPI_LIBS)
 
-BENCHES += "$(PYTHON) harness/bench.py" "$(PYTHON) harness/bench_train.py" "harness/bench_gpu.sh"
+# each CPU entry twice: on every CPU, and on one (both sides pinned to the same CPU)
+BENCHES += "$(PYTHON) harness/bench.py" "PG19_BENCH_THREADS=1 $(PYTHON) harness/bench.py" \
+           "$(PYTHON) harness/bench_train.py" "PG19_BENCH_THREADS=1 $(PYTHON) harness/bench_train.py" \
+           "harness/bench_gpu.sh"
 
 # The harness objects use OpenMP pragmas.
 $(BUILD)/obj/harness/%.o: CFLAGS += -fopenmp
