@@ -13,6 +13,7 @@
 
 #include "common/atomic_file.h"
 #include "common/hash.h"
+#include "common/huge_pages.h"
 #include "harness/keep_mask.h"
 
 /* ---------------------------------------------------------------- config */
@@ -295,7 +296,7 @@ int pg_model_new(const pg_model_config *cfg, pg_model **out, pg_error *err)
     if (m)
         m->layers = calloc((size_t)cfg->n_layer, sizeof *m->layers);
     if (m && total < ((size_t)1 << 40) / sizeof(float))
-        m->mem = calloc(total, sizeof(float));
+        m->mem = pg_calloc_huge(total, sizeof(float));
     if (!m || !info || !m->layers || !m->mem) {
         free(info);
         pg_model_free(m);
@@ -505,7 +506,7 @@ int pg_state_new(const pg_model *m, int n_slots, int window, pg_state **out, pg_
     s->comp_idx = calloc(nt * (nm + W), sizeof(int));
     s->row0 = calloc(4 * B, sizeof(int));
     s->rate = c->compression_rate;
-    s->block = total < ((size_t)1 << 40) ? calloc(total, sizeof(float)) : NULL;
+    s->block = total < ((size_t)1 << 40) ? pg_calloc_huge(total, sizeof(float)) : NULL;
     if (!s->mem_len || !s->cmem_len || !s->comp_idx || !s->row0 || !s->block ||
         pg_keep_masks_init(&s->keep, n_slots, (int)((nm + W) / (size_t)c->compression_rate + 1),
                            err)) {

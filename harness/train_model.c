@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/huge_pages.h"
 #include "harness/keep_mask.h"
 
 #define CHUNK 128
@@ -555,7 +556,7 @@ int pg_tstate_new(const pg_model *m, int n_slots, pg_tstate **out, pg_error *err
         total += sizes[i];
     s->mem_len = calloc(6 * L * B + 2 * B + L, sizeof(int));
     s->comp_idx = calloc(rows, sizeof(int));
-    s->block = total < ((size_t)1 << 38) ? calloc(total, sizeof(float)) : NULL;
+    s->block = total < ((size_t)1 << 38) ? pg_calloc_huge(total, sizeof(float)) : NULL;
     if (!s->mem_len || !s->comp_idx || !s->block ||
         pg_keep_masks_init(&s->keep, n_slots, (int)(rows / (size_t)c->compression_rate + 1),
                            err)) {

@@ -14,6 +14,7 @@
 
 #include "common/atomic_file.h"
 #include "common/hash.h"
+#include "common/huge_pages.h"
 #include "common/svg_plot.h"
 
 static void test_crc32c_vectors(void **state)
@@ -126,6 +127,28 @@ static int count(const char *hay, const char *needle)
     return n;
 }
 
+/* zeroed like calloc, 2 MiB-aligned when large, refuses overflow */
+static void test_calloc_huge(void **state)
+{
+    (void)state;
+    size_t sizes[] = {1, 1000, (size_t)2 << 20, ((size_t)5 << 20) + 12};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        unsigned char *p = pg_calloc_huge(sizes[i], 1);
+        assert_non_null(p);
+        for (size_t j = 0; j < sizes[i]; j++)
+            if (p[j])
+                fail_msg("byte %zu of %zu is not zero", j, sizes[i]);
+        if (sizes[i] >= ((size_t)2 << 20))
+            assert_int_equal((uintptr_t)p % ((size_t)2 << 20), 0);
+        p[sizes[i] - 1] = 7; /* the whole block is ours (ASan checks) */
+        free(p);
+    }
+    assert_null(pg_calloc_huge(SIZE_MAX / 2, 4));
+    float *z = pg_calloc_huge(0, sizeof(float));
+    assert_non_null(z);
+    free(z);
+}
+
 static void test_svg_plot(void **state)
 {
     (void)state;
@@ -179,6 +202,7 @@ int main(void)
         cmocka_unit_test(test_base64),
         cmocka_unit_test(test_atomic_write),
         cmocka_unit_test(test_svg_plot),
+        cmocka_unit_test(test_calloc_huge),
     };
     return cmocka_run_group_tests_name("common", tests, NULL, NULL);
 }
