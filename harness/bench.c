@@ -344,8 +344,9 @@ done:
     return rc;
 }
 
-int pg_bench_read_count(FILE *in, const char *who, long line_no, long max, long *count,
-                        pg_error *err)
+/* Reads one request line: a count from 1 to BENCH_SERVE_MAX. Returns 0 with
+ * *count set, 1 at the end of input, or an error naming `who` and the line. */
+static int read_count(FILE *in, const char *who, long line_no, long *count, pg_error *err)
 {
     char line[32];
     if (!fgets(line, sizeof line, in))
@@ -359,11 +360,36 @@ int pg_bench_read_count(FILE *in, const char *who, long line_no, long max, long 
     char *end;
     errno = 0;
     long v = strtol(line, &end, 10);
-    if (!len || errno || *end || v < 1 || v > max)
+    if (!len || errno || *end || v < 1 || v > BENCH_SERVE_MAX)
         return pg_fail(err, PG_EINVAL, "%s: standard input line %ld: expected a count from 1 "
-                       "to %ld, got \"%s\"", who, line_no, max, line);
+                       "to %ld, got \"%s\"", who, line_no, (long)BENCH_SERVE_MAX, line);
     *count = v;
     return 0;
+}
+
+int pg_bench_serve_loop(FILE *in, FILE *out, const char *who, pg_bench_unit_fn unit, void *ctx,
+                        pg_error *err)
+{
+    int rc = 0;
+    for (long line_no = 1; !rc; line_no++) {
+        long k = 0;
+        if ((rc = read_count(in, who, line_no, &k, err)))
+            break;
+        for (long i = 0; i < k && !rc; i++)
+            rc = unit(ctx, out, err);
+        fflush(out);
+    }
+    return rc > 0 ? 0 : rc; /* 1: end of input */
+}
+
+/* A --serve unit of the forward: one window and one replay round. */
+static int forward_unit(void *ctx, FILE *out, pg_error *err)
+{
+    double fs, ff, rs;
+    int rc = bench_run_pair(ctx, &fs, &ff, &rs, err);
+    if (!rc)
+        fprintf(out, "%.9f %.0f %.9f\n", fs, ff, rs);
+    return rc;
 }
 
 int pg_bench_serve(const pg_model *m, int B, int W, FILE *in, FILE *out, pg_error *err)
@@ -374,20 +400,7 @@ int pg_bench_serve(const pg_model *m, int B, int W, FILE *in, FILE *out, pg_erro
         return rc;
     fprintf(out, "ready %d %.0f\n", B * W, r.rp->flops);
     fflush(out);
-    for (long line_no = 1;; line_no++) {
-        long k;
-        rc = pg_bench_read_count(in, "bench --serve", line_no, BENCH_SERVE_MAX, &k, err);
-        if (rc)
-            break;
-        for (long i = 0; i < k && !rc; i++) {
-            double fs, ff, rs;
-            if (!(rc = bench_run_pair(&r, &fs, &ff, &rs, err)))
-                fprintf(out, "%.9f %.0f %.9f\n", fs, ff, rs);
-        }
-        if (rc)
-            break;
-        fflush(out);
-    }
+    rc = pg_bench_serve_loop(in, out, "bench --serve", forward_unit, &r, err);
     bench_run_free(&r);
-    return rc > 0 ? 0 : rc; /* 1: end of input */
+    return rc;
 }

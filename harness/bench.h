@@ -43,10 +43,14 @@ int pg_bench_forward(const pg_model *m, int batch, int window, double seconds, F
 int pg_bench_serve(const pg_model *m, int batch, int window, FILE *in, FILE *out,
                    pg_error *err);
 
-/* Reads one request line of the --serve protocol: a count from 1 to max.
- * Returns 0 with *count set, 1 at the end of input, or an error that names
- * `who` and the line. */
-int pg_bench_read_count(FILE *in, const char *who, long line_no, long max, long *count,
+/* One unit of a --serve run (a window, a step): runs it and writes its
+ * line to out. */
+typedef int (*pg_bench_unit_fn)(void *ctx, FILE *out, pg_error *err);
+
+/* The request loop of the --serve protocol, after the "ready" line: reads
+ * counts k from in and runs `unit` k times for each, until the end of input
+ * (returns 0) or an error (a malformed request names `who` and its line). */
+int pg_bench_serve_loop(FILE *in, FILE *out, const char *who, pg_bench_unit_fn unit, void *ctx,
                         pg_error *err);
 
 #endif

@@ -1334,15 +1334,35 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* One training step: zeroed gradient, window, Adam update (step t). */
-static int train_bench_step(pg_model *m, pg_model *g, pg_model *am, pg_model *av, pg_tstate *ts,
-                            const uint32_t *in, const uint32_t *tg, const int *lens,
-                            const pg_adam *adam, long t, pg_error *err)
+/* What one training step works on: the model, its gradient and Adam
+ * moments, the state, one window of tokens, and the step count. */
+typedef struct train_bench_ctx {
+    pg_model *m, *g, *am, *av;
+    pg_tstate *ts;
+    const uint32_t *in, *tg;
+    const int *lens;
+    pg_adam adam;
+    long t;
+} train_bench_ctx;
+
+/* One training step: zeroed gradient, window, Adam update (step ++t). */
+static int train_bench_step(train_bench_ctx *x, pg_error *err)
 {
-    memset(g->mem, 0, sizeof(float) * m->n_params);
-    int rc = pg_train_window(m, g, ts, in, tg, lens, NULL, err);
+    memset(x->g->mem, 0, sizeof(float) * x->m->n_params);
+    int rc = pg_train_window(x->m, x->g, x->ts, x->in, x->tg, x->lens, NULL, err);
     if (!rc)
-        pg_adam_update(m->mem, g->mem, am->mem, av->mem, m->n_params, adam, t, adam->lr);
+        pg_adam_update(x->m->mem, x->g->mem, x->am->mem, x->av->mem, x->m->n_params, &x->adam,
+                       ++x->t, x->adam.lr);
+    return rc;
+}
+
+/* A --serve unit of train-bench: one step, its seconds. */
+static int train_bench_unit(void *ctx, FILE *out, pg_error *err)
+{
+    double s0 = pg_now();
+    int rc = train_bench_step(ctx, err);
+    if (!rc)
+        fprintf(out, "%.9f\n", pg_now() - s0);
     return rc;
 }
 
@@ -1388,35 +1408,19 @@ static int run_train_bench(targs *a, pg_find_config_fn find_config, double secon
     }
     for (int b = 0; b < B; b++)
         lens[b] = W;
-    pg_adam adam = {1e-4f, 0.9f, 0.999f, 1e-8f};
+    train_bench_ctx step = {m, g, am, av, ts, in, tg, lens, {1e-4f, 0.9f, 0.999f, 1e-8f}, 0};
     /* warm-up windows fill the memories (and compressed memories) */
     int warm = 1 + (mc.memory + mc.compressed_memory * mc.compression_rate) / W;
     double fw = train_flops_per_window(&mc, B);
     if (a->serve) {
         for (long i = 0; i < warm && !rc; i++)
-            rc = train_bench_step(m, g, am, av, ts, in, tg, lens, &adam, i + 1, err);
+            rc = train_bench_step(&step, err);
         if (rc)
             goto done;
         printf("ready %d %.0f\n", B * W, fw);
         fflush(stdout);
-        long done_steps = warm;
-        for (long line_no = 1;; line_no++) {
-            long k;
-            rc = pg_bench_read_count(stdin, "train-bench --serve", line_no, 100000, &k, err);
-            if (rc)
-                break;
-            for (long i = 0; i < k && !rc; i++) {
-                double s0 = pg_now();
-                rc = train_bench_step(m, g, am, av, ts, in, tg, lens, &adam, ++done_steps, err);
-                if (!rc)
-                    printf("%.9f\n", pg_now() - s0);
-            }
-            if (rc)
-                break;
-            fflush(stdout);
-        }
-        if (rc > 0)
-            rc = 0; /* end of input */
+        rc = pg_bench_serve_loop(stdin, stdout, "train-bench --serve", train_bench_unit, &step,
+                                 err);
         goto done;
     }
     double t0 = 0, t = 0;
@@ -1425,7 +1429,7 @@ static int run_train_bench(targs *a, pg_find_config_fn find_config, double secon
         if (i == warm)
             t0 = pg_now();
         double s0 = pg_now();
-        if ((rc = train_bench_step(m, g, am, av, ts, in, tg, lens, &adam, i + 1, err)))
+        if ((rc = train_bench_step(&step, err)))
             goto done;
         if (i >= warm) {
             if (steps == cap) {
