@@ -69,13 +69,10 @@ def harness_turn(server, windows):
             "replay": statistics.median(replay_flop / rs / 1e9 for _, _, rs in rows)}
 
 
-def main():
-    alloc = benchlib.reuse_memory()  # re-executes once; see MALLOC_TUNABLES
-    cfg = os.environ.get("PG19_BENCH_MODEL", os.path.join(TOP, "models", "bench-mid.json"))
-    turn = float(os.environ.get("PG19_BENCH_SECONDS", "1"))
-    pairs = benchlib.n_pairs(DEFAULT_PAIRS)
-    threads, pinned = benchlib.bench_threads()
-    batch = 2  # the harness's default batch for `bench`
+def start_forward_server(cfg, threads, batch):
+    """Sets what both sides of a harness entry share and starts `harness
+    bench --serve` (the forward with its sgemm replay); returns it. Call
+    before PyTorch is imported: it sets the OpenBLAS kernel PyTorch loads."""
     # the same wait policy for both processes (the harness sets passive for
     # itself when unset; a spinning PyTorch against it would be unfair)
     os.environ.setdefault("OMP_WAIT_POLICY", "passive")
@@ -88,20 +85,36 @@ def main():
     os.environ["OMP_NUM_THREADS"] = str(threads)
     server = benchlib.Served([HARNESS, "bench", "--model", cfg, "--threads", str(threads),
                               "--batch", str(batch), "--serve"], "harness bench --serve")
-    core = re.search(r"OpenBLAS core (\S+)", server.header[0]).group(1)
-    # PyTorch loads OpenBLAS below: the same kernel as the harness's
-    os.environ["OPENBLAS_CORETYPE"] = core
+    # PyTorch loads OpenBLAS later: the same kernel as the harness's
+    os.environ["OPENBLAS_CORETYPE"] = re.search(r"OpenBLAS core (\S+)",
+                                                server.header[0]).group(1)
     os.environ["PG19_KEEP_OPENBLAS_CORETYPE"] = "1"
-    try:
-        import torch
-        import bench_torch
-    except ImportError:
-        torch = None
+    return server
+
+
+def print_machine(threads, pinned, alloc, server):
+    """The machine line, with the settings both sides share."""
     benchlib.print_machine(f"{threads} ({pinned})",
                            f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']} for both, "
                            f"OPENBLAS_THREAD_TIMEOUT={os.environ.get('OPENBLAS_THREAD_TIMEOUT')}, "
                            f"{alloc} for both; "
                            f"harness: {server.header[0].split(': ', 1)[1]}")
+
+
+def main():
+    alloc = benchlib.reuse_memory()  # re-executes once; see MALLOC_TUNABLES
+    cfg = os.environ.get("PG19_BENCH_MODEL", os.path.join(TOP, "models", "bench-mid.json"))
+    turn = float(os.environ.get("PG19_BENCH_SECONDS", "1"))
+    pairs = benchlib.n_pairs(DEFAULT_PAIRS)
+    threads, pinned = benchlib.bench_threads()
+    batch = 2  # the harness's default batch for `bench`
+    server = start_forward_server(cfg, threads, batch)
+    try:
+        import torch
+        import bench_torch
+    except ImportError:
+        torch = None
+    print_machine(threads, pinned, alloc, server)
     k_ours = server.per_turn(turn, lambda r: r[0] + r[2])
     name = os.path.basename(cfg).rsplit(".", 1)[0]
     if torch is not None:
@@ -133,8 +146,8 @@ def main():
                                         lambda: harness_turn(server, k_ours), pairs,
                                         label="pytorch / harness")
         benchlib.result(f"harness {name} forward, {threads} thread(s), vs PyTorch",
-                        [o["tokens_s"] for o in ours], [b["tokens_s"] for b in base], "tokens/s", True, 1,
-                        baseline_name=f"pytorch {torch.__version__}")
+                        [o["tokens_s"] for o in ours], [b["tokens_s"] for b in base],
+                        "tokens/s", True, 1, baseline_name=f"pytorch {torch.__version__}")
     else:
         print("pytorch: python3-torch is not installed (make deps); only the sgemm baseline runs")
         ours = [harness_turn(server, k_ours) for _ in range(pairs)]

@@ -42,7 +42,6 @@ PG19_BENCH_TRAIN_MODEL (default models/ct-small.json) the model.
 """
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -52,6 +51,7 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(TOP, "common"))
 sys.path.insert(0, os.path.join(TOP, "harness"))
 import benchlib  # noqa: E402
+from bench import print_machine, start_forward_server  # noqa: E402  (harness/bench.py)
 
 HARNESS = os.path.join(TOP, "bin", "harness")
 BATCH = 4
@@ -85,29 +85,16 @@ def main():
     turn = float(os.environ.get("PG19_BENCH_SECONDS", "1"))
     pairs = benchlib.n_pairs(DEFAULT_PAIRS)
     threads, pinned = benchlib.bench_threads()
-    # the same wait policy for both sides (see harness/bench.py)
-    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
-    if os.environ["OMP_WAIT_POLICY"].lower() == "passive":
-        os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    replay = benchlib.Served([HARNESS, "bench", "--model", cfg, "--threads", str(threads),
-                              "--batch", str(BATCH), "--serve"], "harness bench --serve")
+    replay = start_forward_server(cfg, threads, BATCH)  # and the settings both sides share
     trainer_c = benchlib.Served([HARNESS, "train-bench", "--model", cfg, "--threads",
                                  str(threads), "--batch", str(BATCH), "--serve"],
                                 "harness train-bench --serve")
-    core = re.search(r"OpenBLAS core (\S+)", replay.header[0]).group(1)
-    os.environ["OPENBLAS_CORETYPE"] = core  # PyTorch loads OpenBLAS below: the same kernel
-    os.environ["PG19_KEEP_OPENBLAS_CORETYPE"] = "1"
     try:
         import torch
         import bench_torch_train
     except ImportError:
         torch = None
-    benchlib.print_machine(f"{threads} ({pinned})",
-                           f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']} for both, "
-                           f"OPENBLAS_THREAD_TIMEOUT={os.environ.get('OPENBLAS_THREAD_TIMEOUT')}, "
-                           f"{alloc} for both; "
-                           f"harness: {replay.header[0].split(': ', 1)[1]}")
+    print_machine(threads, pinned, alloc, replay)
     k_steps = trainer_c.per_turn(turn)
     k_replay = replay.per_turn(min(turn, 0.5), lambda r: r[0] + r[2])
     step_tokens, step_flop = trainer_c.ready
